@@ -1,0 +1,1 @@
+"""TFX components and module files of the recommender pipeline."""

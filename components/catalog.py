@@ -1,0 +1,108 @@
+"""What the exported model must know besides its weights, gathered in one pass over training data.
+
+Each known user's and item's transformed features (to precompute their tower outputs), the
+items each user rated (excluded from recommendations), item popularity (the cold fallback)
+and the mean rating (the model's starting global bias). Only per-id rows and the rated pairs
+are kept, never whole examples.
+"""
+
+import dataclasses
+from typing import Dict, Iterable, List
+
+import numpy as np
+import tensorflow as tf
+
+from components import features as F
+
+USER_COLUMNS = (F.AGE_BUCKET, F.GENDER_INDEX, F.OCCUPATION_INDEX, F.ZIP_PREFIX_INDEX)
+
+
+@dataclasses.dataclass
+class Catalog:
+    user_features: Dict[str, np.ndarray]  # [num_users] per user column, by user index
+    item_year_buckets: np.ndarray  # [num_items]
+    item_genres: List[np.ndarray]  # genre indices of each item
+    seen_splits: np.ndarray  # CSR row splits over users (+1 empty row for unknown users)
+    seen_items: np.ndarray  # item indices rated by each user, per the splits
+    popularity: np.ndarray  # [num_items] share of training ratings
+    mean_rating: float
+    num_ratings: int
+
+    @property
+    def num_users(self) -> int:
+        return len(self.seen_splits) - 2
+
+    @property
+    def num_items(self) -> int:
+        return len(self.popularity)
+
+    def user_inputs(self) -> Dict[str, tf.Tensor]:
+        """Transformed user-side features of every known user, in index order."""
+        inputs = {name: tf.constant(values) for name, values in self.user_features.items()}
+        inputs[F.USER_INDEX] = tf.range(self.num_users, dtype=tf.int64)
+        return inputs
+
+    def item_inputs(self) -> Dict[str, tf.Tensor]:
+        """Transformed item-side features of every known item, in index order."""
+        genres = tf.RaggedTensor.from_row_lengths(
+            np.concatenate(self.item_genres).astype(np.int64),
+            [len(g) for g in self.item_genres]).to_sparse()
+        return {
+            F.ITEM_INDEX: tf.range(self.num_items, dtype=tf.int64),
+            F.YEAR_BUCKET: tf.constant(self.item_year_buckets),
+            F.GENRE_INDICES: genres,
+        }
+
+
+def _first_rows(index: np.ndarray, filled: np.ndarray) -> np.ndarray:
+    """Row numbers of the first occurrence in this batch of each index not filled yet."""
+    unique, first = np.unique(index, return_index=True)
+    return first[~filled[unique]]
+
+
+def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
+    """One pass over (features, label) batches of transformed training examples."""
+    user_features = {c: np.zeros(num_users, np.int64) for c in USER_COLUMNS}
+    users_filled = np.zeros(num_users + 1, bool)
+    items_filled = np.zeros(num_items + 1, bool)
+    year_buckets = np.zeros(num_items, np.int64)
+    genres: List[np.ndarray] = [np.zeros(0, np.int64)] * num_items
+    pair_users, pair_items = [], []
+    rating_sum, count = 0.0, 0
+    for features, label in batches:
+        users = features[F.USER_INDEX].numpy()
+        items = features[F.ITEM_INDEX].numpy()
+        known = (users < num_users) & (items < num_items)
+        users, items = users[known], items[known]
+        rows = np.flatnonzero(known)
+        pair_users.append(users)
+        pair_items.append(items)
+        rating_sum += float(label.numpy().sum())
+        count += len(label)
+        new = _first_rows(users, users_filled)
+        for column in USER_COLUMNS:
+            user_features[column][users[new]] = features[column].numpy()[rows[new]]
+        users_filled[users[new]] = True
+        new = _first_rows(items, items_filled)
+        year_buckets[items[new]] = features[F.YEAR_BUCKET].numpy()[rows[new]]
+        sparse = features[F.GENRE_INDICES]
+        genre_rows, genre_values = sparse.indices.numpy()[:, 0], sparse.values.numpy()
+        starts = np.searchsorted(genre_rows, rows[new], side="left")
+        ends = np.searchsorted(genre_rows, rows[new], side="right")
+        for item, start, end in zip(items[new], starts, ends):
+            genres[item] = genre_values[start:end]
+        items_filled[items[new]] = True
+    users = np.concatenate(pair_users)
+    items = np.concatenate(pair_items)
+    order = np.lexsort((items, users))
+    counts = np.bincount(users, minlength=num_users + 1)
+    return Catalog(
+        user_features=user_features,
+        item_year_buckets=year_buckets,
+        item_genres=genres,
+        seen_splits=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        seen_items=items[order].astype(np.int64),
+        popularity=np.bincount(items, minlength=num_items) / max(len(items), 1),
+        mean_rating=rating_sum / max(count, 1),
+        num_ratings=count,
+    )

@@ -1,0 +1,1 @@
+"""Raw data: the project's CSV format, MovieLens normalizers, the synthetic generator."""

@@ -1,0 +1,178 @@
+"""The project's raw data format: one folder with ratings.csv, users.csv and items.csv.
+
+This is also how users bring their own data. Each parser turns one CSV row into typed values
+or raises DataError naming the file, row, field and the rule it broke; ExampleGen and the
+pre-run validation share these parsers, so both enforce the same rules.
+"""
+
+import csv
+import dataclasses
+import io
+import os
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from components import features as F
+
+RATINGS_FILE = "ratings.csv"
+USERS_FILE = "users.csv"
+ITEMS_FILE = "items.csv"
+
+RATINGS_COLUMNS = (F.USER_ID, F.ITEM_ID, F.RATING, F.TIMESTAMP)
+USERS_COLUMNS = (F.USER_ID, F.AGE, F.GENDER, F.OCCUPATION, F.ZIP_CODE)
+ITEMS_COLUMNS = (F.ITEM_ID, F.TITLE, F.YEAR, F.GENRES)
+COLUMNS = {RATINGS_FILE: RATINGS_COLUMNS, USERS_FILE: USERS_COLUMNS, ITEMS_FILE: ITEMS_COLUMNS}
+
+GENRE_SEPARATOR = "|"
+RATING_RANGE = (1.0, 5.0)
+AGE_RANGE = (1, 120)
+YEAR_RANGE = (1800, 2100)
+
+
+class DataError(ValueError):
+    """A rule of the raw format broken at a known place; str() is the one line users see."""
+
+    def __init__(self, path: str, row: Optional[int], field: Optional[str], rule: str):
+        self.path, self.row, self.field, self.rule = path, row, field, rule
+        where = path if row is None else f"{path}, row {row}"
+        if field is not None:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {rule}")
+
+    def __reduce__(self):  # Beam workers pickle exceptions; keep the four parts.
+        return DataError, (self.path, self.row, self.field, self.rule)
+
+
+@dataclasses.dataclass(frozen=True)
+class Rating:
+    user_id: str
+    item_id: str
+    rating: float
+    timestamp: int
+
+
+@dataclasses.dataclass(frozen=True)
+class User:
+    user_id: str
+    age: int
+    gender: str
+    occupation: str
+    zip_code: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Item:
+    item_id: str
+    title: str
+    year: int  # 0 when unknown
+    genres: Tuple[str, ...]
+
+
+def split_csv_line(line: str) -> List[str]:
+    """Splits one CSV line (titles may hold quoted commas)."""
+    return next(csv.reader(io.StringIO(line)), [])
+
+
+def check_header(path: str, header: Sequence[str], expected: Sequence[str]) -> None:
+    missing = [c for c in expected if c not in header]
+    if missing:
+        raise DataError(path, 1, missing[0],
+                        f"missing column; the header must be {','.join(expected)}")
+    if list(header) != list(expected):
+        raise DataError(path, 1, None, f"columns must be exactly {','.join(expected)} in this order")
+
+
+def _fields(path: str, row: int, values: Sequence[str], columns: Sequence[str]) -> List[str]:
+    if len(values) != len(columns):
+        raise DataError(path, row, None,
+                        f"malformed row: expected {len(columns)} fields "
+                        f"({','.join(columns)}), found {len(values)}")
+    return [v.strip() for v in values]
+
+
+def _required(path: str, row: int, field: str, value: str) -> str:
+    if not value:
+        raise DataError(path, row, field, "must not be empty")
+    return value
+
+
+def _integer(path: str, row: int, field: str, value: str, bounds: Tuple[int, int]) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise DataError(path, row, field, f"must be an integer, got {value!r}") from None
+    if not bounds[0] <= number <= bounds[1]:
+        raise DataError(path, row, field, f"must be in [{bounds[0]}, {bounds[1]}], got {number}")
+    return number
+
+
+def parse_rating(path: str, row: int, values: Sequence[str]) -> Rating:
+    user_id, item_id, rating, timestamp = _fields(path, row, values, RATINGS_COLUMNS)
+    try:
+        score = float(rating)
+    except ValueError:
+        raise DataError(path, row, F.RATING, f"must be a number, got {rating!r}") from None
+    low, high = RATING_RANGE
+    if not low <= score <= high:  # also rejects NaN
+        raise DataError(path, row, F.RATING, f"must be in [{low:g}, {high:g}], got {rating}")
+    return Rating(
+        user_id=_required(path, row, F.USER_ID, user_id),
+        item_id=_required(path, row, F.ITEM_ID, item_id),
+        rating=score,
+        timestamp=_integer(path, row, F.TIMESTAMP, timestamp, (0, 2**62)),
+    )
+
+
+def parse_user(path: str, row: int, values: Sequence[str]) -> User:
+    user_id, age, gender, occupation, zip_code = _fields(path, row, values, USERS_COLUMNS)
+    return User(
+        user_id=_required(path, row, F.USER_ID, user_id),
+        age=_integer(path, row, F.AGE, age, AGE_RANGE),
+        gender=_required(path, row, F.GENDER, gender),
+        occupation=_required(path, row, F.OCCUPATION, occupation),
+        zip_code=_required(path, row, F.ZIP_CODE, zip_code),
+    )
+
+
+def parse_item(path: str, row: int, values: Sequence[str]) -> Item:
+    item_id, title, year, genres = _fields(path, row, values, ITEMS_COLUMNS)
+    return Item(
+        item_id=_required(path, row, F.ITEM_ID, item_id),
+        title=_required(path, row, F.TITLE, title),
+        year=_integer(path, row, F.YEAR, year, YEAR_RANGE) if year else 0,
+        genres=tuple(g.strip() for g in genres.split(GENRE_SEPARATOR) if g.strip()),
+    )
+
+
+PARSERS = {RATINGS_FILE: parse_rating, USERS_FILE: parse_user, ITEMS_FILE: parse_item}
+
+
+def read_rows(path: str, columns: Sequence[str]) -> Iterator[Tuple[int, List[str]]]:
+    """Yields (row number, fields) of a raw CSV file after checking its header; row 1 is the header."""
+    try:
+        handle = open(path, newline="", encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(path, None, None, "file not found") from None
+    with handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(path, None, None, "file is empty; expected a header and rows")
+        check_header(path, [h.strip() for h in header], columns)
+        empty = True
+        for row, values in enumerate(reader, start=2):
+            if not values:
+                continue
+            empty = False
+            yield row, values
+        if empty:
+            raise DataError(path, None, None, "file has a header but no rows")
+
+
+def write_csv(path: str, columns: Sequence[str], rows) -> None:
+    """Writes rows (sequences of values) under a header, atomically (write aside, then rename)."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    os.replace(tmp, path)

@@ -1,0 +1,213 @@
+"""Deterministic synthetic ratings in the raw format, with MovieLens-like structure to learn.
+
+Tests and benchmarks need data that is free to share and scale (MovieLens is neither), and that
+a model provably learns from. Ratings come from a known model: user and item biases
+(popular items rate higher), 8-dim latent user/item factors, and genre tastes shifted by
+occupation, age group and gender; items are drawn with power-law popularity and users with
+skewed activity (each user at least MIN_USER_RATINGS distinct items). Ratings are cut from the
+scores at quantiles that reproduce MovieLens-100K's rating shares (mean about 3.5), and rows are
+written in time order over about seven months. Same arguments, same bytes.
+
+Usage: python -m data.synthetic DEST [--users N] [--items N] [--ratings N] [--seed N]
+"""
+
+import argparse
+import os
+from typing import Iterator, Optional, Sequence, Tuple
+
+import numpy as np
+
+from components.features import AGE_BOUNDARIES
+from data.movielens import GENRES
+from data.raw_format import (
+    GENRE_SEPARATOR,
+    ITEMS_COLUMNS,
+    ITEMS_FILE,
+    RATINGS_COLUMNS,
+    RATINGS_FILE,
+    USERS_COLUMNS,
+    USERS_FILE,
+    write_csv,
+)
+
+OCCUPATIONS = ("administrator", "artist", "doctor", "educator", "engineer", "entertainment",
+               "executive", "healthcare", "homemaker", "lawyer", "librarian", "marketing", "none",
+               "other", "programmer", "retired", "salesman", "scientist", "student", "technician",
+               "writer")
+# Relative frequencies as in MovieLens-100K, so vocabularies and slices look familiar.
+OCCUPATION_WEIGHTS = (79, 28, 7, 95, 67, 18, 32, 16, 7, 12, 51, 26, 9, 105, 66, 14, 12, 31, 196,
+                      27, 45)
+GENRE_WEIGHTS = (2, 251, 135, 42, 122, 505, 109, 50, 725, 22, 24, 92, 56, 61, 247, 101, 251, 71,
+                 27)
+RATING_SHARES = (0.061, 0.114, 0.271, 0.342, 0.212)  # of 1..5 stars
+
+# Occupation log-odds shifts per age group (AGE_BOUNDARIES): students young, retirees old.
+AGE_GROUPS = len(AGE_BOUNDARIES) + 1
+STUDENT_SHIFT = (1.5, 1.0, -0.5, -2.0, -3.0, -4.0, -4.0)
+RETIRED_SHIFT = (-6.0, -6.0, -6.0, -4.0, -2.0, 1.0, 2.5)
+
+MIN_USER_RATINGS = 5
+MAX_USER_SHARE = 0.5  # of all items, for the most active users
+FACTOR_DIM = 8
+# Item exposure ~ (rank + POPULARITY_OFFSET * num_items) ** -POPULARITY_EXPONENT (Zipf-Mandelbrot):
+# at MovieLens-100K's size the top 10% of items get about 43% of ratings, as there.
+POPULARITY_EXPONENT = 1.2
+POPULARITY_OFFSET = 0.02
+START_TIME = 874724710  # MovieLens-100K's first timestamp
+PERIOD = 215 * 86400  # about seven months
+MEAN_USER_SPAN = 20 * 86400
+
+
+def _user_counts(rng: np.random.Generator, num_users: int, num_ratings: int,
+                 cap: int) -> np.ndarray:
+    """Ratings per user: MIN_USER_RATINGS each plus a lognormal share of the rest, at most cap."""
+    weights = rng.lognormal(0.0, 1.0, num_users)
+    counts = np.full(num_users, MIN_USER_RATINGS, dtype=np.int64)
+    left = num_ratings - counts.sum()
+    while left:
+        open_weights = np.where(counts < cap, weights, 0.0)
+        counts = np.minimum(counts + rng.multinomial(left, open_weights / open_weights.sum()),
+                            cap)
+        left = num_ratings - counts.sum()
+    return counts
+
+
+def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    positions = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[positions] == keys
+
+
+def _distinct_pairs(rng: np.random.Generator, counts: np.ndarray,
+                    popularity: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Gives user u counts[u] distinct items drawn by popularity (without replacement).
+
+    Rejection sampling in vectorized rounds: each round draws twice each user's shortfall,
+    drops pairs already taken and repeats, and keeps the first new ones in draw order.
+    """
+    num_users, num_items = len(counts), len(popularity)
+    taken = np.empty(0, dtype=np.int64)  # sorted keys user * num_items + item
+    missing = counts.copy()
+    while missing.any():
+        users = np.repeat(np.arange(num_users, dtype=np.int64), 2 * missing)
+        keys = users * num_items + rng.choice(num_items, size=len(users), p=popularity)
+        keys = keys[~_contains(taken, keys)]
+        _, first = np.unique(keys, return_index=True)
+        keys = keys[np.sort(first)]  # distinct, in draw order, still grouped by user
+        owner = keys // num_items
+        rank = np.arange(len(keys)) - np.searchsorted(owner, owner)  # position within user
+        new = np.sort(keys[rank < missing[owner]])
+        taken = np.insert(taken, np.searchsorted(taken, new), new)
+        missing -= np.bincount(new // num_items, minlength=num_users)
+    return taken // num_items, taken % num_items
+
+
+def _pair_dot(left: np.ndarray, right: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+              chunk: int = 1 << 18) -> np.ndarray:
+    """left[rows] . right[cols] row by row, in chunks so memory stays flat at any size."""
+    out = np.empty(len(rows))
+    for start in range(0, len(rows), chunk):
+        part = slice(start, start + chunk)
+        out[part] = np.einsum("ij,ij->i", left[rows[part]], right[cols[part]])
+    return out
+
+
+def _rows(*columns: np.ndarray, chunk: int = 1 << 16) -> Iterator[tuple]:
+    """Rows for csv, converted from numpy a chunk at a time."""
+    for start in range(0, len(columns[0]), chunk):
+        yield from zip(*(c[start:start + chunk].tolist() for c in columns))
+
+
+def generate(dest_dir: str, num_users: int = 300, num_items: int = 400,
+             num_ratings: int = 20000, seed: int = 0) -> str:
+    """Writes ratings.csv, users.csv and items.csv into dest_dir and returns dest_dir."""
+    cap = max(MIN_USER_RATINGS, int(num_items * MAX_USER_SHARE))
+    if num_items < MIN_USER_RATINGS:
+        raise ValueError(f"need at least {MIN_USER_RATINGS} items, got {num_items}")
+    if not MIN_USER_RATINGS * num_users <= num_ratings <= cap * num_users:
+        raise ValueError(f"{num_users} users need between {MIN_USER_RATINGS * num_users} and "
+                         f"{cap * num_users} ratings over {num_items} items, got {num_ratings}")
+    rng = np.random.default_rng(seed)
+    num_genres = len(GENRES)
+
+    # Users: age, gender and an occupation that depends on age.
+    age = np.clip(np.rint(7 + rng.gamma(3.5, 7.7, num_users)), 7, 73).astype(np.int64)
+    age_group = np.digitize(age, AGE_BOUNDARIES)
+    male = rng.random(num_users) < 0.71
+    occupation_logits = np.tile(np.log(OCCUPATION_WEIGHTS), (AGE_GROUPS, 1))
+    occupation_logits[:, OCCUPATIONS.index("student")] += STUDENT_SHIFT
+    occupation_logits[:, OCCUPATIONS.index("retired")] += RETIRED_SHIFT
+    occupation = np.argmax(occupation_logits[age_group]
+                           + rng.gumbel(size=(num_users, len(OCCUPATIONS))), axis=1)
+    zip_code = np.char.zfill(rng.integers(0, 100000, num_users).astype(str), 5)
+
+    # Items: 1 to 6 genres drawn by MovieLens' genre frequencies, release years skewed recent.
+    genre_count = 1 + np.minimum(rng.poisson(0.7, num_items), 5)
+    genre_keys = np.log(GENRE_WEIGHTS) + rng.gumbel(size=(num_items, num_genres))
+    multi_hot = np.zeros((num_items, num_genres), dtype=bool)
+    np.put_along_axis(multi_hot, np.argsort(-genre_keys, axis=1),
+                      np.arange(num_genres) < genre_count[:, None], axis=1)
+    year = np.clip(1998 - np.floor(rng.exponential(9.0, num_items)), 1920, 1998).astype(np.int64)
+    rank = np.arange(num_items) + POPULARITY_OFFSET * num_items
+    popularity = rng.permutation(rank ** -POPULARITY_EXPONENT)
+    popularity /= popularity.sum()
+
+    # Taste: latent factors, plus genre affinities shifted by occupation, age group and gender.
+    user_factors = rng.normal(0.0, 0.45, (num_users, FACTOR_DIM))
+    item_factors = rng.normal(0.0, 0.45, (num_items, FACTOR_DIM))
+    affinity = (rng.normal(0.0, 0.35, (len(OCCUPATIONS), num_genres))[occupation]
+                + rng.normal(0.0, 0.35, (AGE_GROUPS, num_genres))[age_group]
+                + rng.normal(0.0, 0.25, (2, num_genres))[male.astype(np.int64)]
+                + rng.normal(0.0, 0.4, (num_users, num_genres)))
+    user_bias = rng.normal(0.0, 0.35, num_users)
+    log_popularity = np.log(popularity)
+    item_bias = (0.3 * (log_popularity - log_popularity.mean()) / log_popularity.std()
+                 + rng.normal(0.0, 0.4, num_items))
+
+    # Who rated what, and when: each user rates within a short span after joining.
+    users, items = _distinct_pairs(
+        rng, _user_counts(rng, num_users, num_ratings, cap), popularity)
+    joined = rng.uniform(0.0, PERIOD, num_users)
+    span = np.minimum(rng.exponential(MEAN_USER_SPAN, num_users), PERIOD - joined)
+    timestamp = START_TIME + np.floor(joined[users] + span[users] * rng.random(num_ratings))
+    timestamp = timestamp.astype(np.int64)
+
+    score = (user_bias[users] + item_bias[items]
+             + _pair_dot(np.hstack([user_factors, affinity]),
+                         np.hstack([item_factors, multi_hot / genre_count[:, None]]),
+                         users, items)
+             + rng.normal(0.0, 0.8, num_ratings))
+    cuts = np.quantile(score, np.cumsum(RATING_SHARES)[:-1])
+    rating = 1 + np.searchsorted(cuts, score)
+
+    order = np.argsort(timestamp, kind="stable")
+    genre_names = np.array(GENRES)
+    genres = np.array([GENRE_SEPARATOR.join(genre_names[row]) for row in multi_hot])
+    user_ids = np.arange(1, num_users + 1)
+    item_ids = np.arange(1, num_items + 1)
+    os.makedirs(dest_dir, exist_ok=True)
+    write_csv(os.path.join(dest_dir, RATINGS_FILE), RATINGS_COLUMNS,
+              _rows(users[order] + 1, items[order] + 1, rating[order], timestamp[order]))
+    write_csv(os.path.join(dest_dir, USERS_FILE), USERS_COLUMNS,
+              _rows(user_ids, age, np.where(male, "M", "F"),
+                    np.array(OCCUPATIONS)[occupation], zip_code))
+    write_csv(os.path.join(dest_dir, ITEMS_FILE), ITEMS_COLUMNS,
+              _rows(item_ids, np.char.add("Synthetic Movie ", item_ids.astype(str)), year,
+                    genres))
+    return dest_dir
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("dest", help="folder to write ratings.csv, users.csv and items.csv into")
+    parser.add_argument("--users", type=int, default=300)
+    parser.add_argument("--items", type=int, default=400)
+    parser.add_argument("--ratings", type=int, default=20000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(generate(args.dest, args.users, args.items, args.ratings, args.seed))
+
+
+if __name__ == "__main__":
+    main()

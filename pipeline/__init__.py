@@ -1,0 +1,1 @@
+"""Pipeline definition, its configuration, runners and the `recsys` command line."""
