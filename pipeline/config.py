@@ -45,6 +45,9 @@ class PipelineConfig:
     def serving_dir(self) -> str:
         return os.path.join(self.output_dir, "serving")
 
+    def with_beam_args(self, extra) -> "PipelineConfig":
+        return dataclasses.replace(self, beam_args=tuple(self.beam_args) + tuple(extra))
+
 
 _SECTIONS = {"training": TrainingConfig, "evaluation": EvaluationConfig}
 
@@ -53,7 +56,8 @@ def _typed(cls, values: Dict[str, Any], where: str):
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - fields)
     if unknown:
-        raise ValueError(f"{where}: unknown setting '{unknown[0]}'; known: {', '.join(sorted(fields))}")
+        raise ValueError(
+            f"{where}: unknown setting '{unknown[0]}'; known: {', '.join(sorted(fields))}")
     return values
 
 

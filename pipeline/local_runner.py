@@ -5,6 +5,7 @@ import re
 import time
 from typing import Callable, Dict, Optional
 
+from absl import logging as absl_logging
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineConfig
@@ -40,14 +41,15 @@ def run(config: PipelineConfig,
         on_event: Optional[Callable[[str, str, float], None]] = None) -> Dict[str, float]:
     """Runs every component; returns each component's wall time in seconds."""
     timer = ComponentTimer(on_event or (lambda *_: None))
-    # LocalDagRunner logs through absl; pin that logger's level, as components change the root's.
+    # LocalDagRunner logs through absl. Set absl's verbosity flag, not the logger's level:
+    # TF resets the level to that flag whenever it saves a model.
+    previous_verbosity = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.INFO)
     absl_logger = logging.getLogger("absl")
-    previous_level = absl_logger.level
-    absl_logger.setLevel(logging.INFO)
     absl_logger.addHandler(timer)
     try:
         tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
     finally:
         absl_logger.removeHandler(timer)
-        absl_logger.setLevel(previous_level)
+        absl_logging.set_verbosity(previous_verbosity)
     return timer.durations

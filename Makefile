@@ -1,0 +1,49 @@
+# The README's commands: `make run` (set up, fetch data, run the pipeline, show recommendations)
+# and `make test`. Everything installs into .venv from the committed pins.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= datasets/ml-100k
+OUTPUT ?= output
+ARGS ?=
+PIP_VERSION := 24.2
+export TF_USE_LEGACY_KERAS := 1
+
+.PHONY: help setup data run test lint bench clean
+
+help:
+	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
+	@echo "make test   - run the test suite (synthetic data only)"
+	@echo "make bench  - time every component on MovieLens-100K (bench/results/)"
+	@echo "make lint   - ruff"
+	@echo "make clean  - remove the output folder"
+
+$(BIN)/.installed: pyproject.toml requirements/constraints.txt
+	@python=$$(scripts/find_python.sh) || exit 1; \
+	  echo "Creating $(VENV) with $$python"; \
+	  "$$python" -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	@touch $@
+
+setup: $(BIN)/.installed
+
+$(DATA)/ratings.csv: | $(BIN)/.installed
+	$(BIN)/recsys fetch --data $(DATA)
+
+data: $(DATA)/ratings.csv
+
+run: setup data
+	$(BIN)/recsys run --data $(DATA) --output $(OUTPUT) $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -q $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+
+bench: setup data
+	$(BIN)/python -m bench.pipeline_bench --data $(DATA) --runs 3 $(ARGS)
+
+clean:
+	rm -rf $(OUTPUT)

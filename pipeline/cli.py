@@ -1,0 +1,227 @@
+"""`recsys`: run the pipeline, fetch data, and ask the pushed model for recommendations."""
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import warnings
+
+EXIT_DATA_ERROR = 2
+EXIT_ANOMALIES = 3
+EXIT_NO_MODEL = 4
+EXIT_FAILED = 1
+SAMPLE_USERS = 1
+
+
+def _quiet_environment(verbose: bool) -> None:
+    """Keras 2 for every TF process; TF, Beam and absl logs only with -v."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        warnings.filterwarnings("ignore")
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        root.addHandler(logging.NullHandler())
+        root.setLevel(logging.ERROR)
+        logging.getLogger("absl").propagate = False
+
+
+def _print_recommendations(title: str, rows, titles) -> None:
+    print(title)
+    for rank, (item_id, score) in enumerate(rows, start=1):
+        print(f"  {rank:2d}. {titles.get(item_id, '?')}  [item {item_id}, score {score:.3f}]")
+
+
+def _first_user(data_dir: str) -> str:
+    from data import raw_format as R
+
+    path = os.path.join(data_dir, R.RATINGS_FILE)
+    row, values = next(R.read_rows(path, R.RATINGS_COLUMNS))
+    return R.parse_rating(path, row, values).user_id
+
+
+def _print_summary(config, durations, elapsed, result) -> None:
+    from components.metrics import RMSE_NAME
+    from pipeline.results import COUNT_NAME, MAE_NAME
+
+    print(f"\nPipeline finished in {elapsed:.1f} s")
+    for component, seconds in durations.items():
+        print(f"  {component:32s} {seconds:7.1f} s")
+    count = int(result.metrics.get(COUNT_NAME, 0))
+    print(f"\nEvaluation on the eval split ({count:,} ratings):")
+    for label, name in (("RMSE", RMSE_NAME), ("MAE", MAE_NAME)):
+        previous = result.baseline_metrics.get(name)
+        against = (f"   previous blessed model: {previous:.4f}" if previous is not None
+                   else "   (no previous blessed model)")
+        print(f"  {label:5s} {result.metrics.get(name, float('nan')):.4f}{against}")
+    for slice_name, metrics in sorted(result.slices.items()):
+        if slice_name != "overall":
+            print(f"    {slice_name:28s} RMSE {metrics.get(RMSE_NAME, float('nan')):.4f}"
+                  f"  n={int(metrics.get(COUNT_NAME, 0)):,}")
+    if result.blessed:
+        print(f"\nBlessed: yes. Pushed to {result.pushed_dir}")
+    else:
+        print("\nBlessed: no. Nothing pushed; the model in service is unchanged.")
+        for failure in result.gate_failures:
+            print(f"  gate failed: {failure}")
+
+
+def _command_run(args, config) -> int:
+    from data.validate import validate_folder
+
+    summary = validate_folder(config.data_dir)  # before anything is imported, run or written
+    from pipeline import local_runner
+    from pipeline.results import latest_run_result
+
+    print(f"Data {config.data_dir}: {summary.ratings:,} ratings, {summary.users:,} users, "
+          f"{summary.items:,} items")
+    print(f"Output {config.output_dir}")
+    start = time.monotonic()
+
+    def progress(component, state, seconds):
+        stamp = f"[{time.monotonic() - start:6.1f} s]"
+        if state == "running":
+            print(f"{stamp} {component} ...", flush=True)
+        else:
+            print(f"{stamp} {component} done in {seconds:.1f} s", flush=True)
+
+    durations = local_runner.run(config, progress)
+    result = latest_run_result(config)
+    _print_summary(config, durations, time.monotonic() - start, result)
+    record = {"data_dir": config.data_dir, "seconds": durations, "metrics": result.metrics,
+              "baseline_metrics": result.baseline_metrics, "blessed": result.blessed,
+              "pushed_dir": result.pushed_dir, "gate_failures": result.gate_failures}
+    with open(os.path.join(config.output_dir, "last_run.json"), "w") as handle:
+        json.dump(record, handle, indent=2)
+    if result.pushed_dir:
+        from pipeline.serving import Recommender, item_titles
+
+        recommender, titles = Recommender(result.pushed_dir), item_titles(config.data_dir)
+        user = _first_user(config.data_dir)
+        _print_recommendations(f"\nTop 10 for user {user}:", recommender.recommend([user])[0],
+                               titles)
+    return 0
+
+
+def _serving_context(args, config):
+    from pipeline.serving import Recommender, item_titles, latest_model_dir
+
+    data_dir = config.data_dir
+    last_run = os.path.join(config.output_dir, "last_run.json")
+    if args.data is None and os.path.exists(last_run):
+        with open(last_run) as handle:
+            data_dir = json.load(handle)["data_dir"]
+    recommender = Recommender(latest_model_dir(config.serving_dir))
+    titles = item_titles(data_dir) if os.path.exists(data_dir) else {}
+    return recommender, titles
+
+
+def _emit(args, header: str, rows, titles) -> None:
+    if args.json:
+        print(json.dumps([{"item_id": i, "title": titles.get(i), "score": s} for i, s in rows]))
+    else:
+        _print_recommendations(header, rows, titles)
+
+
+def _command_recommend(args, config) -> int:
+    from components import features as F
+
+    given = {F.AGE: args.age, F.GENDER: args.gender, F.OCCUPATION: args.occupation,
+             F.ZIP_CODE: args.zip_code}
+    if any(v is not None for v in given.values()) and None in given.values():
+        missing = [f"--{k.replace('_', '-')}" for k, v in given.items() if v is None]
+        print(f"error: user features need all four of --age, --gender, --occupation, "
+              f"--zip-code; missing {', '.join(missing)}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    recommender, titles = _serving_context(args, config)
+    features = None if args.age is None else {k: [v] for k, v in given.items()}
+    rows = recommender.recommend([args.user], args.k, features)[0]
+    _emit(args, f"Top {args.k} for user {args.user} ({recommender.model_dir}):", rows, titles)
+    return 0
+
+
+def _command_similar(args, config) -> int:
+    recommender, titles = _serving_context(args, config)
+    rows = recommender.similar_items([args.item], args.k)[0]
+    name = titles.get(args.item, args.item)
+    _emit(args, f"Items similar to {name} ({recommender.model_dir}):", rows, titles)
+    return 0
+
+
+def _command_fetch(args, config) -> int:
+    from data.movielens import fetch_movielens_100k
+
+    path = fetch_movielens_100k(config.data_dir, source=args.source)
+    print(f"MovieLens-100K in {path}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", help="raw data folder (ratings.csv, users.csv, items.csv)")
+    common.add_argument("--output", help="output folder (pipeline root, metadata, serving)")
+    common.add_argument("--config", help="YAML file of settings (see pipeline/config.py)")
+    common.add_argument("-v", "--verbose", action="store_true", help="show TF, Beam, absl logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", parents=[common], help="run the whole pipeline")
+    run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
+                     help="extra Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2")
+    run.set_defaults(handler=_command_run)
+    recommend = commands.add_parser("recommend", parents=[common],
+                                    help="top-k movies for a user from the latest pushed model")
+    recommend.add_argument("--user", required=True)
+    recommend.add_argument("--age", type=int)
+    recommend.add_argument("--gender")
+    recommend.add_argument("--occupation")
+    recommend.add_argument("--zip-code", dest="zip_code")
+    similar = commands.add_parser("similar", parents=[common],
+                                  help="movies similar to a movie, from the latest pushed model")
+    similar.add_argument("--item", required=True)
+    for sub in (recommend, similar):
+        sub.add_argument("-k", type=int, default=10)
+        sub.add_argument("--json", action="store_true", help="print JSON")
+    recommend.set_defaults(handler=_command_recommend)
+    similar.set_defaults(handler=_command_similar)
+    fetch = commands.add_parser("fetch", parents=[common], help="fetch MovieLens-100K")
+    fetch.add_argument("--source", help="GroupLens ml-100k zip, folder or URL "
+                                        "(default: the copy in the recbole wheel on PyPI)")
+    fetch.set_defaults(handler=_command_fetch)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    _quiet_environment(args.verbose)
+    from components.validation_gate import DataAnomaliesError
+    from data.raw_format import DataError
+    from pipeline.config import load_config
+    from pipeline.serving import NoModelError
+
+    try:
+        config = load_config(args.config, data_dir=args.data, output_dir=args.output)
+        if getattr(args, "beam_args", None):
+            config = config.with_beam_args(args.beam_args)
+        return args.handler(args, config)
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    except DataAnomaliesError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ANOMALIES
+    except NoModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except Exception as error:  # noqa: BLE001 - one line for users, the traceback with -v
+        if args.verbose:
+            raise
+        print(f"error: {type(error).__name__}: {error} (run with -v for details)",
+              file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Reads what the latest run produced from ML Metadata: metrics, blessing, pushed version."""
+
+import dataclasses
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components.metrics import RMSE_NAME
+from pipeline.config import PipelineConfig
+
+MAE_NAME = "mean_absolute_error"
+COUNT_NAME = "example_count"
+REPORTED = (RMSE_NAME, MAE_NAME, COUNT_NAME)
+_DIFF = "_diff"
+
+
+@dataclasses.dataclass
+class RunResult:
+    metrics: Dict[str, float]  # candidate, overall slice
+    baseline_metrics: Dict[str, float]  # the previous blessed model, empty on a first run
+    slices: Dict[str, Dict[str, float]]  # "feature=value" → candidate metrics
+    blessed: bool
+    pushed_dir: Optional[str]
+    gate_failures: List[str]
+
+
+def _latest(store, type_name: str):
+    artifacts = store.get_artifacts_by_type(type_name)
+    return max(artifacts, key=lambda a: a.id) if artifacts else None
+
+
+def _slice_name(slice_key) -> str:
+    return ", ".join(f"{k}={v}" for k, v in slice_key) or "overall"
+
+
+def _metric_values(metrics) -> Dict[str, float]:
+    values = metrics.get("", {}).get("", {})
+    return {name: value["doubleValue"] for name, value in values.items() if "doubleValue" in value}
+
+
+def gate_failures(config: PipelineConfig, metrics, baseline) -> List[str]:
+    """Which release-gate threshold the candidate missed, and by how much."""
+    gate, rmse = config.evaluation, metrics.get(RMSE_NAME)
+    failures = []
+    if rmse is not None and rmse > gate.max_rmse:
+        failures.append(f"RMSE {rmse:.4f} is above the absolute threshold {gate.max_rmse:.4f} "
+                        f"by {rmse - gate.max_rmse:.4f}")
+    if rmse is not None and baseline.get(RMSE_NAME) is not None:
+        limit = baseline[RMSE_NAME] + gate.max_rmse_increase
+        if rmse > limit:
+            failures.append(f"RMSE {rmse:.4f} regresses past the blessed model's "
+                            f"{baseline[RMSE_NAME]:.4f} + {gate.max_rmse_increase} "
+                            f"by {rmse - limit:.4f}")
+    return failures
+
+
+def latest_run_result(config: PipelineConfig) -> RunResult:
+    import tensorflow_model_analysis as tfma
+
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = config.metadata_path
+    store = metadata_store.MetadataStore(connection)
+    evaluation = _latest(store, "ModelEvaluation")
+    result = tfma.load_eval_result(evaluation.uri)
+    slices = {_slice_name(key): _metric_values(m) for key, m in result.slicing_metrics}
+    overall = slices.get("overall", {})
+    metrics = {name: overall[name] for name in REPORTED if name in overall}
+    baseline = {name: overall[name] - overall[name + _DIFF]
+                for name in REPORTED if name + _DIFF in overall}
+    blessing = _latest(store, "ModelBlessing")
+    blessed = bool(blessing.custom_properties["blessed"].int_value)
+    pushed = _latest(store, "PushedModel")
+    pushed_dir = None
+    if pushed is not None and pushed.custom_properties["pushed"].int_value:
+        pushed_dir = pushed.custom_properties["pushed_destination"].string_value
+    return RunResult(metrics=metrics, baseline_metrics=baseline, blessed=blessed,
+                     slices={k: {n: v[n] for n in REPORTED if n in v} for k, v in slices.items()},
+                     pushed_dir=pushed_dir if pushed_dir and os.path.isdir(pushed_dir) else None,
+                     gate_failures=[] if blessed else gate_failures(config, metrics, baseline))
