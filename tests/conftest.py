@@ -1,0 +1,44 @@
+"""Shared fixtures: synthetic data and one real pipeline run on it, reused across tests."""
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from data import synthetic  # noqa: E402
+
+E2E_USERS, E2E_ITEMS, E2E_RATINGS = 300, 400, 20000
+# Small and quick, but enough for the model to beat the baselines.
+E2E_CONFIG = """
+training:
+  epochs: 8
+  batch_size: 512
+evaluation:
+  max_rmse: 1.0
+"""
+
+
+@pytest.fixture(scope="session")
+def synthetic_folder(tmp_path_factory):
+    return synthetic.generate(str(tmp_path_factory.mktemp("synthetic")),
+                              E2E_USERS, E2E_ITEMS, E2E_RATINGS, seed=7)
+
+
+@pytest.fixture(scope="session")
+def e2e_config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "config.yaml"
+    path.write_text(E2E_CONFIG)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(synthetic_folder, e2e_config_file, tmp_path_factory):
+    """Runs `recsys run` once on synthetic data; yields (output folder, exit code)."""
+    from pipeline import cli
+
+    output = str(tmp_path_factory.mktemp("e2e") / "output")
+    code = cli.main(["run", "--data", synthetic_folder, "--output", output,
+                     "--config", e2e_config_file])
+    return output, code

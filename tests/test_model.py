@@ -1,0 +1,96 @@
+"""The hybrid model's layers alone, a training step, and the catalog pass."""
+
+import numpy as np
+import tensorflow as tf
+
+from components import features as F
+from components.catalog import build_catalog
+from components.model import HybridRatingModel, IdEmbedding, ModelConfig, Vocabularies
+
+VOCAB = Vocabularies(users=11, items=21, age_buckets=7, genders=3, occupations=5,
+                     zip_prefixes=4, year_buckets=11, genres=6)
+
+
+def _batch(size: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    genres = tf.RaggedTensor.from_row_lengths(
+        rng.integers(0, VOCAB.genres - 1, size * 2), [2] * size).to_sparse()
+    features = {
+        F.USER_INDEX: rng.integers(0, VOCAB.users - 1, size),
+        F.ITEM_INDEX: rng.integers(0, VOCAB.items - 1, size),
+        F.AGE_BUCKET: rng.integers(0, VOCAB.age_buckets, size),
+        F.GENDER_INDEX: rng.integers(0, 2, size),
+        F.OCCUPATION_INDEX: rng.integers(0, 4, size),
+        F.ZIP_PREFIX_INDEX: rng.integers(0, 3, size),
+        F.YEAR_BUCKET: rng.integers(0, VOCAB.year_buckets, size),
+    }
+    features = {k: tf.constant(v, tf.int64) for k, v in features.items()}
+    features[F.GENRE_INDICES] = tf.cast(genres, tf.int64)
+    labels = tf.constant(rng.integers(1, 6, size).astype(np.float32))
+    return features, labels
+
+
+def test_model_predicts_one_rating_per_example():
+    model = HybridRatingModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.5)
+    features, _ = _batch(16)
+    ratings = model(features)
+    assert ratings.shape == (16,)
+    np.testing.assert_allclose(ratings.numpy(), 3.5, atol=0.1)  # starts near the mean
+
+
+def test_training_steps_reduce_the_loss():
+    model = HybridRatingModel(VOCAB, ModelConfig(embedding_dim=8, id_dropout=0.0), 3.0)
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.05), loss="mse")
+    features, labels = _batch(64)
+    before = model.evaluate(features, labels, verbose=0)
+    model.fit(features, labels, epochs=30, batch_size=64, verbose=0)
+    assert model.evaluate(features, labels, verbose=0) < 0.5 * before
+
+
+def test_oov_ids_contribute_nothing():
+    layer = IdEmbedding(buckets=5, dim=4, l2=0.0, id_dropout=0.0)
+    vectors, biases = layer(tf.constant([0, 4], tf.int64))  # 4 is the OOV bucket
+    assert np.abs(vectors.numpy()[0]).sum() > 0
+    np.testing.assert_array_equal(vectors.numpy()[1], 0.0)
+    assert biases.numpy()[1] == 0.0
+
+
+def test_id_dropout_only_while_training():
+    layer = IdEmbedding(buckets=5, dim=4, l2=0.0, id_dropout=1.0)
+    index = tf.constant([0, 1, 2], tf.int64)
+    assert np.abs(layer(index, training=False)[0].numpy()).sum() > 0
+    np.testing.assert_array_equal(layer(index, training=True)[0].numpy(), 0.0)
+
+
+def test_unknown_user_is_scored_from_demographics_alone():
+    model = HybridRatingModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.5)
+    features, _ = _batch(2)
+    features[F.USER_INDEX] = tf.constant([VOCAB.users - 1] * 2, tf.int64)  # both unknown
+    for name in (F.AGE_BUCKET, F.GENDER_INDEX, F.OCCUPATION_INDEX, F.ZIP_PREFIX_INDEX):
+        features[name] = tf.constant([1, 1], tf.int64)  # same demographics
+    vectors, biases = model.user_tower(features)
+    np.testing.assert_allclose(vectors.numpy()[0], vectors.numpy()[1])
+
+
+def test_catalog_pass_collects_ids_seen_pairs_and_popularity():
+    features, labels = _batch(40, seed=3)
+    users = features[F.USER_INDEX].numpy()
+    items = features[F.ITEM_INDEX].numpy()
+    halves = [({k: (tf.sparse.slice(v, [s, 0], [20, 10]) if isinstance(v, tf.SparseTensor)
+                    else v[s:s + 20]) for k, v in features.items()}, labels[s:s + 20])
+              for s in (0, 20)]
+    catalog = build_catalog(halves, num_users=VOCAB.users - 1, num_items=VOCAB.items - 1)
+    assert catalog.num_ratings == 40
+    np.testing.assert_allclose(catalog.mean_rating, labels.numpy().mean(), rtol=1e-6)
+    np.testing.assert_allclose(
+        catalog.popularity, np.bincount(items, minlength=VOCAB.items - 1) / 40)
+    for user in range(VOCAB.users - 1):
+        seen = catalog.seen_items[catalog.seen_splits[user]:catalog.seen_splits[user + 1]]
+        assert sorted(seen) == sorted(items[users == user])
+    assert catalog.seen_splits[-1] == catalog.seen_splits[-2]  # the unknown user's empty row
+    first = int(np.flatnonzero(users == users[5])[0])
+    assert catalog.user_features[F.AGE_BUCKET][users[5]] == features[F.AGE_BUCKET].numpy()[first]
+    item = items[7]
+    first = int(np.flatnonzero(items == item)[0])
+    assert sorted(catalog.item_genres[item]) == sorted(
+        features[F.GENRE_INDICES].values.numpy()[2 * first:2 * first + 2])

@@ -1,0 +1,205 @@
+"""One real run of every component on synthetic data, then the pushed model's contract."""
+
+import glob
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from components import features as F
+from components.example_gen import to_example
+from components.export import SIGNATURES
+from data import raw_format as R
+from pipeline import cli
+from pipeline.serving import Recommender, latest_model_dir
+
+ARTIFACT_TYPES = ("Examples", "ExampleStatistics", "Schema", "ExampleAnomalies",
+                  "TransformGraph", "Model", "ModelEvaluation", "ModelBlessing", "PushedModel")
+
+
+def _store(output):
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = os.path.join(output, "metadata.sqlite")
+    return metadata_store.MetadataStore(connection)
+
+
+def _table(folder, name):
+    path = os.path.join(folder, name)
+    return [R.PARSERS[name](path, row, values)
+            for row, values in R.read_rows(path, R.COLUMNS[name])]
+
+
+@pytest.fixture(scope="module")
+def run(pipeline_run):
+    output, code = pipeline_run
+    assert code == 0
+    return output
+
+
+@pytest.fixture(scope="module")
+def recommender(run):
+    return Recommender(latest_model_dir(os.path.join(run, "serving")))
+
+
+@pytest.fixture(scope="module")
+def train_pairs(run):
+    """(user_id, item_id, rating) of the train split ExampleGen wrote."""
+    store = _store(run)
+    examples = max(store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+    files = glob.glob(os.path.join(examples.uri, "Split-train", "*.gz"))
+    pairs = []
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
+        example = tf.train.Example.FromString(record.numpy())
+        feature = example.features.feature
+        pairs.append((feature[F.USER_ID].bytes_list.value[0].decode(),
+                      feature[F.ITEM_ID].bytes_list.value[0].decode(),
+                      feature[F.RATING].float_list.value[0]))
+    return pairs
+
+
+def test_every_component_produced_its_artifacts(run):
+    store = _store(run)
+    for type_name in ARTIFACT_TYPES:
+        artifacts = store.get_artifacts_by_type(type_name)
+        assert artifacts, f"no {type_name} artifact"
+        assert all(os.path.exists(a.uri) for a in artifacts), type_name
+    examples = store.get_artifacts_by_type("Examples")[0]
+    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-train"]
+
+
+def test_the_model_was_blessed_and_pushed(run):
+    store = _store(run)
+    [blessing] = store.get_artifacts_by_type("ModelBlessing")
+    assert blessing.custom_properties["blessed"].int_value == 1
+    [pushed] = store.get_artifacts_by_type("PushedModel")
+    assert pushed.custom_properties["pushed"].int_value == 1
+    versions = os.listdir(os.path.join(run, "serving"))
+    assert len(versions) == 1 and versions[0].isdigit()
+    assert pushed.custom_properties["pushed_destination"].string_value == os.path.join(
+        run, "serving", versions[0])
+
+
+def test_the_model_beats_the_global_mean_baseline(run, train_pairs):
+    import tensorflow_model_analysis as tfma
+
+    store = _store(run)
+    evaluation = store.get_artifacts_by_type("ModelEvaluation")[0]
+    overall = dict(tfma.load_eval_result(evaluation.uri).slicing_metrics)[()][""][""]
+    model_rmse = overall["root_mean_squared_error"]["doubleValue"]
+    examples = store.get_artifacts_by_type("Examples")[0]
+    files = glob.glob(os.path.join(examples.uri, "Split-eval", "*.gz"))
+    eval_ratings = np.array([
+        tf.train.Example.FromString(r.numpy()).features.feature[F.RATING].float_list.value[0]
+        for r in tf.data.TFRecordDataset(files, compression_type="GZIP")])
+    global_mean = np.mean([rating for _, _, rating in train_pairs])
+    baseline_rmse = float(np.sqrt(np.mean((eval_ratings - global_mean) ** 2)))
+    assert overall["example_count"]["doubleValue"] == len(eval_ratings)
+    assert model_rmse < 0.95 * baseline_rmse, (model_rmse, baseline_rmse)
+
+
+def test_pushed_model_exports_the_whole_contract(recommender):
+    assert set(recommender._model.signatures) == set(SIGNATURES)
+
+
+def test_serving_default_rates_raw_examples_in_range(recommender, synthetic_folder):
+    users = {u.user_id: u for u in _table(synthetic_folder, R.USERS_FILE)}
+    items = {i.item_id: i for i in _table(synthetic_folder, R.ITEMS_FILE)}
+    ratings = _table(synthetic_folder, R.RATINGS_FILE)[:50]
+    examples = [to_example(r, users[r.user_id], items[r.item_id], 1).SerializeToString()
+                for r in ratings]
+    predicted = np.array(recommender.predict_ratings(examples))
+    assert predicted.shape == (50,)
+    assert np.all((predicted >= 1.0) & (predicted <= 5.0))
+    truth = np.array([r.rating for r in ratings])
+    assert np.corrcoef(predicted, truth)[0, 1] > 0.3  # it rates, not just a constant
+
+
+def test_recommend_known_user_excludes_training_items(recommender, train_pairs):
+    seen = {}
+    for user, item, _ in train_pairs:
+        seen.setdefault(user, set()).add(item)
+    user = max(seen, key=lambda u: len(seen[u]))
+    [rows] = recommender.recommend([user], k=10)
+    items = [item for item, _ in rows]
+    scores = [score for _, score in rows]
+    assert len(items) == 10 == len(set(items))
+    assert not set(items) & seen[user]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_recommend_honours_k_and_batches(recommender, train_pairs):
+    users = sorted({user for user, _, _ in train_pairs})[:3]
+    for k in (1, 5, 25):
+        result = recommender.recommend(users + ["no-such-user"], k=k)
+        assert [len(rows) for rows in result] == [k] * 4
+
+
+def test_recommend_unknown_user_without_features_falls_back_to_popularity(
+        recommender, train_pairs):
+    counts = {}
+    for _, item, _ in train_pairs:
+        counts[item] = counts.get(item, 0) + 1
+    [rows] = recommender.recommend(["no-such-user"], k=5)
+    top = sorted(counts.values(), reverse=True)[:5]
+    assert [counts[item] for item, _ in rows] == top
+
+
+def test_recommend_unknown_user_with_features_uses_the_demographics(recommender):
+    def top(age, gender, occupation):
+        features = {F.AGE: [age], F.GENDER: [gender], F.OCCUPATION: [occupation],
+                    F.ZIP_CODE: ["55455"]}
+        return [item for item, _ in recommender.recommend(["newcomer"], 10, features)[0]]
+
+    student, retiree = top(19, "F", "student"), top(68, "M", "retired")
+    assert len(student) == len(retiree) == 10
+    assert student != retiree  # demographics change the ranking
+
+
+def test_recommend_with_features_still_excludes_a_known_users_items(recommender, train_pairs):
+    user, item, _ = train_pairs[0]
+    seen = {i for u, i, _ in train_pairs if u == user}
+    features = {F.AGE: [30], F.GENDER: ["F"], F.OCCUPATION: ["writer"], F.ZIP_CODE: ["12345"]}
+    [rows] = recommender.recommend([user], 50, features)
+    assert not {i for i, _ in rows} & seen
+
+
+def test_similar_items_excludes_the_item_and_ranks_by_cosine(recommender, train_pairs):
+    item = train_pairs[0][1]
+    [rows] = recommender.similar_items([item], k=5)
+    assert item not in [i for i, _ in rows] and len(rows) == 5
+    scores = [s for _, s in rows]
+    assert scores == sorted(scores, reverse=True) and all(-1.0 <= s <= 1.0 + 1e-6 for s in scores)
+    [fallback] = recommender.similar_items(["no-such-item"], k=3)
+    assert len(fallback) == 3
+
+
+def test_a_worse_candidate_is_not_pushed(run, synthetic_folder, tmp_path, capsys):
+    config = tmp_path / "worse.yaml"
+    config.write_text("training:\n  epochs: 1\n  learning_rate: 0.0\n")
+    before = sorted(os.listdir(os.path.join(run, "serving")))
+    code = cli.main(["run", "--data", synthetic_folder, "--output", run, "--config", str(config)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Blessed: no" in out and "gate failed: RMSE" in out
+    assert sorted(os.listdir(os.path.join(run, "serving"))) == before
+
+
+def test_schema_anomalies_stop_the_run_before_training(run, synthetic_folder, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_folder, data)
+    users = (data / R.USERS_FILE).read_text().splitlines()
+    header, first = users[0], users[1].split(",")
+    first[3] = "astronaut"  # occupation outside the schema's closed domain
+    (data / R.USERS_FILE).write_text("\n".join([header, ",".join(first)] + users[2:]) + "\n")
+    before = sorted(os.listdir(os.path.join(run, "serving")))
+    trained = len(_store(run).get_artifacts_by_type("Model"))
+    code = cli.main(["run", "--data", str(data), "--output", run])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_ANOMALIES
+    assert "feature 'occupation'" in err and err.startswith("error: ")
+    assert sorted(os.listdir(os.path.join(run, "serving"))) == before
+    assert len(_store(run).get_artifacts_by_type("Model")) == trained
