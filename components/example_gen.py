@@ -89,7 +89,7 @@ def _read_table(pipeline: beam.Pipeline, path: str, label: str) -> beam.PCollect
     name = os.path.basename(path)
     with tf.io.gfile.GFile(path) as handle:
         header = R.split_csv_line(handle.readline())
-    R.check_header(path, [h.strip() for h in header], R.COLUMNS[name])
+    R.check_header(path, header, R.COLUMNS[name])
     return (pipeline
             | f"Read{label}" >> beam.io.ReadFromText(path, skip_header_lines=1)
             | f"Parse{label}" >> beam.ParDo(_ParseRows(path, R.PARSERS[name])))

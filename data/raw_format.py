@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import io
 import os
+import re
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 from components import features as F
@@ -26,6 +27,9 @@ GENRE_SEPARATOR = "|"
 RATING_RANGE = (1.0, 5.0)
 AGE_RANGE = (1, 120)
 YEAR_RANGE = (1800, 2100)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOM = "\ufeff"
 
 
 class DataError(ValueError):
@@ -73,12 +77,14 @@ def split_csv_line(line: str) -> List[str]:
 
 
 def check_header(path: str, header: Sequence[str], expected: Sequence[str]) -> None:
+    header = [h.strip().lstrip(_BOM) for h in header]  # spreadsheets save "CSV UTF-8" with a BOM
     missing = [c for c in expected if c not in header]
     if missing:
         raise DataError(path, 1, missing[0],
                         f"missing column; the header must be {','.join(expected)}")
     if list(header) != list(expected):
-        raise DataError(path, 1, None, f"columns must be exactly {','.join(expected)} in this order")
+        raise DataError(path, 1, None,
+                        f"columns must be exactly {','.join(expected)} in this order")
 
 
 def _fields(path: str, row: int, values: Sequence[str], columns: Sequence[str]) -> List[str]:
@@ -96,10 +102,9 @@ def _required(path: str, row: int, field: str, value: str) -> str:
 
 
 def _integer(path: str, row: int, field: str, value: str, bounds: Tuple[int, int]) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise DataError(path, row, field, f"must be an integer, got {value!r}") from None
+    if not _INTEGER.fullmatch(value):
+        raise DataError(path, row, field, f"must be an integer, got {value!r}")
+    number = int(value)
     if not bounds[0] <= number <= bounds[1]:
         raise DataError(path, row, field, f"must be in [{bounds[0]}, {bounds[1]}], got {number}")
     return number
@@ -107,12 +112,11 @@ def _integer(path: str, row: int, field: str, value: str, bounds: Tuple[int, int
 
 def parse_rating(path: str, row: int, values: Sequence[str]) -> Rating:
     user_id, item_id, rating, timestamp = _fields(path, row, values, RATINGS_COLUMNS)
-    try:
-        score = float(rating)
-    except ValueError:
-        raise DataError(path, row, F.RATING, f"must be a number, got {rating!r}") from None
+    if not _NUMBER.fullmatch(_required(path, row, F.RATING, rating)):
+        raise DataError(path, row, F.RATING, f"must be a number, got {rating!r}")
+    score = float(rating)
     low, high = RATING_RANGE
-    if not low <= score <= high:  # also rejects NaN
+    if not low <= score <= high:
         raise DataError(path, row, F.RATING, f"must be in [{low:g}, {high:g}], got {rating}")
     return Rating(
         user_id=_required(path, row, F.USER_ID, user_id),
@@ -147,23 +151,35 @@ PARSERS = {RATINGS_FILE: parse_rating, USERS_FILE: parse_user, ITEMS_FILE: parse
 
 
 def read_rows(path: str, columns: Sequence[str]) -> Iterator[Tuple[int, List[str]]]:
-    """Yields (row number, fields) of a raw CSV file after checking its header; row 1 is the header."""
+    """Yields (line number, fields) of each record of a raw CSV file after checking its header.
+
+    The header is line 1; a record's number is the line it starts on.
+    """
     try:
-        handle = open(path, newline="", encoding="utf-8")
+        handle = open(path, newline="", encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(path, None, None, "file not found") from None
+    except OSError as error:
+        raise DataError(path, None, None, f"cannot be read: {error.strerror or error}") from None
     with handle:
         reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(path, None, None, "file is empty; expected a header and rows")
-        check_header(path, [h.strip() for h in header], columns)
-        empty = True
-        for row, values in enumerate(reader, start=2):
-            if not values:
-                continue
-            empty = False
-            yield row, values
+        start = 1
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(path, None, None, "file is empty; expected a header and rows")
+            check_header(path, header, columns)
+            empty = True
+            start = reader.line_num + 1
+            for values in reader:
+                if values:
+                    empty = False
+                    yield start, values
+                start = reader.line_num + 1
+        except csv.Error as error:
+            raise DataError(path, start, None, f"malformed CSV: {error}") from None
+        except UnicodeDecodeError:
+            raise DataError(path, start, None, "not UTF-8 text") from None
         if empty:
             raise DataError(path, None, None, "file has a header but no rows")
 

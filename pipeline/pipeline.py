@@ -29,8 +29,11 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name="MeanAbsoluteError"),
-            tfma.MetricConfig(class_name="RootMeanSquaredError", module="components.metrics",
-                              threshold=rmse_threshold),
+            tfma.MetricConfig(
+                class_name="RootMeanSquaredError", module="components.metrics",
+                # Gate on the overall slice only; the slices are reported, not gated.
+                per_slice_thresholds=[tfma.PerSliceMetricThreshold(
+                    slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)]),
         ])])
 
 

@@ -142,10 +142,13 @@ CASES = [
     pytest.param(_set(RATINGS_FILE, 12, F.RATING, "five"), RATINGS_FILE, 12, F.RATING,
                  "must be a number, got 'five'", id="rating-non-numeric"),
     pytest.param(_set(RATINGS_FILE, 12, F.RATING, ""), RATINGS_FILE, 12, F.RATING,
-                 "must be a number, got ''", id="rating-empty"),
+                 "must not be empty", id="rating-empty"),
     *[pytest.param(_set(RATINGS_FILE, 40, F.RATING, value), RATINGS_FILE, 40, F.RATING,
                    f"must be in [1, 5], got {value}", id=f"rating-out-of-range-{value}")
-      for value in ("0", "6", "nan", "-inf")],
+      for value in ("0", "6", "-0.5", "5.01")],
+    *[pytest.param(_set(RATINGS_FILE, 40, F.RATING, value), RATINGS_FILE, 40, F.RATING,
+                   f"must be a number, got {value!r}", id=f"rating-not-a-number-{value}")
+      for value in ("nan", "-inf", "0_1", "٣")],
     *[pytest.param(_set(USERS_FILE, 7, F.AGE, value), USERS_FILE, 7, F.AGE,
                    f"must be an integer, got {value!r}", id=f"age-non-integer-{value}")
       for value in ("thirty", "25.5", "")],
@@ -291,3 +294,54 @@ def test_cli_run_exits_2_with_one_line_and_writes_nothing(
     assert captured.out == ""
     assert not os.path.exists(out)
     assert sorted(os.listdir(folder)) == before  # nothing written into the data folder either
+
+
+def _replace_bytes(name, old, new):
+    def mutate(folder):
+        with open(_path(folder, name), "rb") as handle:
+            data = handle.read()
+        assert old in data
+        with open(_path(folder, name), "wb") as handle:
+            handle.write(data.replace(old, new, 1))
+
+    return mutate
+
+
+@pytest.mark.parametrize("mutate", [
+    pytest.param(_replace_bytes(USERS_FILE, b"educator", b"edu\x00cator"), id="nul-byte"),
+    pytest.param(_replace_bytes(ITEMS_FILE, b"Synthetic Movie 7,", b"Synth\xe9tic Movie 7,"),
+                 id="not-utf8"),
+    pytest.param(_replace_bytes(ITEMS_FILE, b"Synthetic Movie 7,", b"x" * 200_000 + b","),
+                 id="field-over-csv-limit"),
+])
+def test_unreadable_bytes_are_a_data_error_naming_the_file(folder, mutate):
+    mutate(folder)
+    with pytest.raises(DataError) as caught:
+        validate_folder(folder)
+    assert caught.value.path in {_path(folder, name) for name in FILES}
+
+
+def test_rows_are_numbered_by_the_line_they_start_on(folder):
+    rows = _read(folder, ITEMS_FILE)
+    rows[2][rows[0].index(F.TITLE)] = "Two\nLines"  # record 3 spans lines 3 and 4
+    rows[5][rows[0].index(F.YEAR)] = "1990s"  # record 6 starts on line 7
+    _write(folder, ITEMS_FILE, rows)
+    with pytest.raises(DataError) as caught:
+        validate_folder(folder)
+    _check(caught.value, _path(folder, ITEMS_FILE), 7, F.YEAR, "must be an integer")
+
+
+@pytest.mark.parametrize("value", ["875_915_765", "٣", "1e9", " "])
+def test_integers_are_plain_ascii_digits(folder, value):
+    _set(RATINGS_FILE, 5, F.TIMESTAMP, value)(folder)
+    with pytest.raises(DataError) as caught:
+        validate_folder(folder)
+    assert (caught.value.row, caught.value.field) == (5, F.TIMESTAMP)
+
+
+def test_a_utf8_bom_from_a_spreadsheet_is_accepted(folder):
+    with open(_path(folder, USERS_FILE), "rb") as handle:
+        data = handle.read()
+    with open(_path(folder, USERS_FILE), "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + data)
+    assert validate_folder(folder) == FolderSummary(ratings=RATINGS, users=USERS, items=ITEMS)

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` times the pipeline; figures land in bench/results/."""

@@ -1,0 +1,161 @@
+"""Times a cold pipeline run per component, with peak memory and the eval metrics.
+
+Each run is a fresh output folder in a fresh process (no cache, no warm imports beyond what a
+user's `recsys run` has). Writes bench/results/pipeline.json and pipeline.md with the medians.
+
+Usage: python -m bench.pipeline_bench --data DIR [--runs 3] [--config FILE]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Dict
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+SAMPLE_SECONDS = 0.05
+
+
+def machine() -> Dict[str, object]:
+    import psutil
+
+    cpu = platform.processor()
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": platform.python_version(), "system": platform.platform()}
+
+
+class PeakMemory:
+    """Samples this process tree's RSS; keeps the peak per component that is running."""
+
+    def __init__(self):
+        import psutil
+
+        self._process = psutil.Process()
+        self.current = "startup"
+        self.peaks: Dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _rss(self) -> int:
+        total = self._process.memory_info().rss
+        for child in self._process.children(recursive=True):
+            try:
+                total += child.memory_info().rss
+            except Exception:  # noqa: BLE001 - a child may exit between listing and reading
+                pass
+        return total
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            mb = self._rss() / 2**20
+            self.peaks[self.current] = max(self.peaks.get(self.current, 0.0), mb)
+            time.sleep(SAMPLE_SECONDS)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def one_run(data_dir: str, config_file: str, output_dir: str) -> Dict[str, object]:
+    """Runs the pipeline in this process; returns seconds and peak MB per component, metrics."""
+    from pipeline.cli import _quiet_environment
+
+    _quiet_environment(verbose=False)
+    start = time.monotonic()
+    with PeakMemory() as memory:
+        from pipeline import local_runner
+        from pipeline.config import load_config
+        from pipeline.results import latest_run_result
+
+        config = load_config(config_file, data_dir=data_dir, output_dir=output_dir)
+        imports = time.monotonic() - start
+
+        def on_event(component, state, _seconds):
+            memory.current = component if state == "running" else "between"
+
+        seconds = local_runner.run(config, on_event)
+    total = time.monotonic() - start
+    result = latest_run_result(config)
+    return {"seconds": seconds, "imports_seconds": imports, "total_seconds": total,
+            "peak_mb": memory.peaks, "metrics": result.metrics, "blessed": result.blessed}
+
+
+def _median_table(runs) -> Dict[str, Dict[str, float]]:
+    components = list(runs[0]["seconds"])
+    return {c: {"seconds": statistics.median(r["seconds"][c] for r in runs),
+                "peak_mb": statistics.median(r["peak_mb"].get(c, 0.0) for r in runs)}
+            for c in components}
+
+
+def markdown(report) -> str:
+    lines = [f"Pipeline benchmark on {report['data']} — {report['runs']} cold runs, medians",
+             f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
+             f"{report['machine']['memory_gb']} GB, Python {report['machine']['python']}",
+             "", "| component | wall time (s) | peak memory (MB) |", "|---|---:|---:|"]
+    for component, row in report["components"].items():
+        lines.append(f"| {component} | {row['seconds']:.1f} | {row['peak_mb']:.0f} |")
+    lines.append(f"| imports and setup | {report['imports_seconds']:.1f} | |")
+    lines.append(f"| **total** | **{report['total_seconds']:.1f}** | "
+                 f"**{report['peak_mb']:.0f}** |")
+    lines += ["", "| metric (eval split) | value |", "|---|---:|"]
+    lines += [f"| {name} | {value:.4f} |" for name, value in report["metrics"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--config")
+    parser.add_argument("--one-run", metavar="OUTPUT_JSON", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    data_dir = os.path.abspath(args.data)
+    if args.one_run:
+        with tempfile.TemporaryDirectory() as output:
+            report = one_run(data_dir, args.config, output)
+        with open(args.one_run, "w") as handle:
+            json.dump(report, handle)
+        return 0
+    runs = []
+    for index in range(args.runs):
+        with tempfile.NamedTemporaryFile(suffix=".json") as result:
+            command = [sys.executable, "-m", "bench.pipeline_bench", "--data", data_dir,
+                       "--one-run", result.name] + (["--config", args.config] if args.config else [])
+            subprocess.run(command, check=True)
+            with open(result.name) as handle:
+                runs.append(json.load(handle))
+        print(f"run {index + 1}/{args.runs}: {runs[-1]['total_seconds']:.1f} s", flush=True)
+    report = {
+        "data": data_dir, "runs": args.runs, "machine": machine(),
+        "components": _median_table(runs),
+        "imports_seconds": statistics.median(r["imports_seconds"] for r in runs),
+        "total_seconds": statistics.median(r["total_seconds"] for r in runs),
+        "peak_mb": statistics.median(max(r["peak_mb"].values()) for r in runs),
+        "metrics": runs[-1]["metrics"], "all_runs": runs,
+    }
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, "pipeline.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    table = markdown(report)
+    with open(os.path.join(RESULTS_DIR, "pipeline.md"), "w") as handle:
+        handle.write(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
