@@ -28,9 +28,11 @@ def machine() -> Dict[str, object]:
     cpu = platform.processor()
     if os.path.exists("/proc/cpuinfo"):
         with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")]
+            names = [line.split(":", 1)[1].strip() for line in handle
+                     if line.startswith("model name")]
         cpu = names[0] if names else cpu
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    return {"cpu": cpu, "cores": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
             "python": platform.python_version(), "system": platform.platform()}
 
 
@@ -134,7 +136,8 @@ def main(argv=None) -> int:
     for index in range(args.runs):
         with tempfile.NamedTemporaryFile(suffix=".json") as result:
             command = [sys.executable, "-m", "bench.pipeline_bench", "--data", data_dir,
-                       "--one-run", result.name] + (["--config", args.config] if args.config else [])
+                       "--one-run", result.name]
+            command += ["--config", args.config] if args.config else []
             subprocess.run(command, check=True)
             with open(result.name) as handle:
                 runs.append(json.load(handle))

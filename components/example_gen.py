@@ -11,9 +11,11 @@ from typing import Any, Dict, Iterable, Optional
 
 import apache_beam as beam
 import tensorflow as tf
+from google.protobuf import any_pb2, wrappers_pb2
+from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
-from tfx.components import FileBasedExampleGen
+from tfx.proto.example_gen_pb2 import CustomConfig
 from tfx.v1.proto import Input, Output, RangeConfig
 
 from components import features as F
@@ -126,8 +128,10 @@ class JoinRatingsWithFeatures(beam.PTransform):
         return (ratings
                 | "JoinFeatures" >> beam.Map(
                     _join,
-                    users=beam.pvalue.AsDict(users | "KeyUsers" >> beam.Map(lambda u: (u.user_id, u))),
-                    items=beam.pvalue.AsDict(items | "KeyItems" >> beam.Map(lambda i: (i.item_id, i))),
+                    users=beam.pvalue.AsDict(
+                        users | "KeyUsers" >> beam.Map(lambda u: (u.user_id, u))),
+                    items=beam.pvalue.AsDict(
+                        items | "KeyItems" >> beam.Map(lambda i: (i.item_id, i))),
                     counts=beam.pvalue.AsDict(counts),
                     ratings_path=self._ratings_path))
 
@@ -140,11 +144,16 @@ class Executor(BaseExampleGenExecutor):
 
 
 def create_example_gen(input_base: str, input_config: Input, output_config: Output,
-                       range_config: Optional[RangeConfig] = None) -> FileBasedExampleGen:
+                       code_version: str, range_config: Optional[RangeConfig] = None
+                       ) -> FileBasedExampleGen:
+    """code_version only keys the cache: a new executor version re-reads the data."""
+    version = any_pb2.Any()
+    version.Pack(wrappers_pb2.StringValue(value=code_version))
     return FileBasedExampleGen(
         input_base=input_base,
         input_config=input_config,
         output_config=output_config,
         range_config=range_config,
+        custom_config=CustomConfig(custom_config=version),
         custom_executor_spec=executor_spec.BeamExecutorSpec(Executor),
     )

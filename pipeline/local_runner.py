@@ -1,6 +1,8 @@
 """Runs the pipeline in this process: LocalDagRunner, Beam DirectRunner, SQLite metadata."""
 
+import dataclasses
 import logging
+import os
 import re
 import time
 from typing import Callable, Dict, Optional
@@ -9,6 +11,7 @@ from absl import logging as absl_logging
 from tfx import v1 as tfx
 
 from pipeline.config import PipelineConfig
+from pipeline.fingerprint import schema_snapshot, source_fingerprint
 from pipeline.pipeline import create_pipeline
 
 _COMPONENT_EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
@@ -48,7 +51,9 @@ def run(config: PipelineConfig,
     absl_logger = logging.getLogger("absl")
     absl_logger.addHandler(timer)
     try:
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(config))
+        config = dataclasses.replace(config, schema_file=schema_snapshot(
+            config.schema_file, os.path.join(config.output_dir, "schemas")))
+        tfx.orchestration.LocalDagRunner().run(create_pipeline(config, source_fingerprint()))
     finally:
         absl_logger.removeHandler(timer)
         absl_logging.set_verbosity(previous_verbosity)

@@ -37,14 +37,16 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
         ])])
 
 
-def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
+def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeline:
+    """code_version: a fingerprint of the components' source, so the cache sees code edits."""
     example_gen = create_example_gen(
         input_base=config.data_dir,
         input_config=tfx.proto.Input(splits=[
             tfx.proto.Input.Split(name="ratings", pattern=config.ratings_pattern)]),
         output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
             tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
-            for name, buckets in config.split_buckets])))
+            for name, buckets in config.split_buckets])),
+        code_version=code_version)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
@@ -52,14 +54,14 @@ def create_pipeline(config: PipelineConfig) -> tfx.dsl.Pipeline:
     validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
-        preprocessing_fn=TRANSFORM_FN)
+        preprocessing_fn=TRANSFORM_FN, custom_config={"code_version": code_version})
     transform.add_upstream_node(validation_gate)
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
-        custom_config=dataclasses.asdict(config.training))
+        custom_config={**dataclasses.asdict(config.training), "code_version": code_version})
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),

@@ -27,6 +27,13 @@ def _store(output):
     return metadata_store.MetadataStore(connection)
 
 
+def _raw_examples(store):
+    """ExampleGen's output (Transform's transformed examples share the Examples type)."""
+    [examples] = [a for a in store.get_artifacts_by_type("Examples")
+                  if f"{os.sep}FileBasedExampleGen{os.sep}" in a.uri]
+    return examples
+
+
 def _table(folder, name):
     path = os.path.join(folder, name)
     return [R.PARSERS[name](path, row, values)
@@ -49,7 +56,7 @@ def recommender(run):
 def train_pairs(run):
     """(user_id, item_id, rating) of the train split ExampleGen wrote."""
     store = _store(run)
-    examples = max(store.get_artifacts_by_type("Examples"), key=lambda a: a.id)
+    examples = _raw_examples(store)
     files = glob.glob(os.path.join(examples.uri, "Split-train", "*.gz"))
     pairs = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
@@ -67,7 +74,7 @@ def test_every_component_produced_its_artifacts(run):
         artifacts = store.get_artifacts_by_type(type_name)
         assert artifacts, f"no {type_name} artifact"
         assert all(os.path.exists(a.uri) for a in artifacts), type_name
-    examples = store.get_artifacts_by_type("Examples")[0]
+    examples = _raw_examples(store)
     assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-train"]
 
 
@@ -90,7 +97,7 @@ def test_the_model_beats_the_global_mean_baseline(run, train_pairs):
     evaluation = store.get_artifacts_by_type("ModelEvaluation")[0]
     overall = dict(tfma.load_eval_result(evaluation.uri).slicing_metrics)[()][""][""]
     model_rmse = overall["root_mean_squared_error"]["doubleValue"]
-    examples = store.get_artifacts_by_type("Examples")[0]
+    examples = _raw_examples(store)
     files = glob.glob(os.path.join(examples.uri, "Split-eval", "*.gz"))
     eval_ratings = np.array([
         tf.train.Example.FromString(r.numpy()).features.feature[F.RATING].float_list.value[0]
