@@ -15,7 +15,6 @@ from components.catalog import Catalog
 from components.model import HybridRatingModel
 
 RATING_RANGE = (1.0, 5.0)
-DEFAULT_K = 10
 SIGNATURES = ("serving_default", "recommend", "recommend_with_features", "similar_items")
 
 _ids = tf.TensorSpec([None], tf.string)

@@ -196,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _quiet_environment(args.verbose)
-    from components.validation_gate import DataAnomaliesError
+    from components.anomalies import DataAnomaliesError
     from data.raw_format import DataError
     from pipeline.config import load_config
     from pipeline.serving import NoModelError

@@ -6,9 +6,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from components import features as F
-from components.export import DEFAULT_K
 from data import raw_format as R
 
+DEFAULT_K = 10  # every signature takes k as an input; this is the clients' default
 Recommendations = List[List[Tuple[str, float]]]
 
 
