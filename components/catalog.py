@@ -24,6 +24,7 @@ class Catalog:
     item_genres: List[np.ndarray]  # genre indices of each item
     seen_splits: np.ndarray  # CSR row splits over users (+1 empty row for unknown users)
     seen_items: np.ndarray  # item indices rated by each user, per the splits
+    seen_ratings: np.ndarray  # the rating of each (user, seen item) pair, aligned with seen_items
     popularity: np.ndarray  # [num_items] share of training ratings
     mean_rating: float
     num_ratings: int
@@ -35,6 +36,11 @@ class Catalog:
     @property
     def num_items(self) -> int:
         return len(self.popularity)
+
+    def pairs(self):
+        """(user index, item index, rating) arrays of every training rating, by user."""
+        users = np.repeat(np.arange(self.num_users + 1), np.diff(self.seen_splits))
+        return users, self.seen_items, self.seen_ratings
 
     def user_inputs(self) -> Dict[str, tf.Tensor]:
         """Transformed user-side features of every known user, in index order."""
@@ -67,7 +73,7 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
     items_filled = np.zeros(num_items + 1, bool)
     year_buckets = np.zeros(num_items, np.int64)
     genres: List[np.ndarray] = [np.zeros(0, np.int64)] * num_items
-    pair_users, pair_items = [], []
+    pair_users, pair_items, pair_ratings = [], [], []
     rating_sum, count = 0.0, 0
     for features, label in batches:
         users = features[F.USER_INDEX].numpy()
@@ -75,10 +81,12 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
         known = (users < num_users) & (items < num_items)
         users, items = users[known], items[known]
         rows = np.flatnonzero(known)
+        labels = label.numpy()
         pair_users.append(users)
         pair_items.append(items)
-        rating_sum += float(label.numpy().sum())
-        count += len(label)
+        pair_ratings.append(labels[known])
+        rating_sum += float(labels.sum())
+        count += len(labels)
         new = _first_rows(users, users_filled)
         for column in USER_COLUMNS:
             user_features[column][users[new]] = features[column].numpy()[rows[new]]
@@ -94,6 +102,7 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
         items_filled[items[new]] = True
     users = np.concatenate(pair_users)
     items = np.concatenate(pair_items)
+    ratings = np.concatenate(pair_ratings).astype(np.float32)
     order = np.lexsort((items, users))
     counts = np.bincount(users, minlength=num_users + 1)
     return Catalog(
@@ -102,6 +111,7 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
         item_genres=genres,
         seen_splits=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         seen_items=items[order].astype(np.int64),
+        seen_ratings=ratings[order],
         popularity=np.bincount(items, minlength=num_items) / max(len(items), 1),
         mean_rating=rating_sum / max(count, 1),
         num_ratings=count,

@@ -1,10 +1,14 @@
 """The serving contract of a pushed model: `serving_default`, `recommend`,
-`recommend_with_features` and `similar_items`.
+`recommend_with_features` and `similar_items`, the same for every model kind.
 
 Every raw input goes through the same Transform graph as in training, so serving cannot skew
-from training. Known users' and all items' tower outputs are computed once at export time;
-a request then costs one matrix product and a top-k.
+from training. Known users' and all items' vectors are tables computed at export time; a
+request then costs one matrix product and a top-k. Users the model never saw are served from
+their demographics: through the hybrid's user tower, or, for table models, as the mean vector
+of known users with the same age bucket, gender and occupation.
 """
+
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -12,12 +16,12 @@ import tensorflow_transform as tft
 
 from components import features as F
 from components.catalog import Catalog
-from components.model import HybridRatingModel
+from components.model import HybridModel
+from components.tables import DEMOGRAPHICS, TableModel, demographic_key
 
 RATING_RANGE = (1.0, 5.0)
 SIGNATURES = ("serving_default", "recommend", "recommend_with_features", "similar_items")
 
-_ids = tf.TensorSpec([None], tf.string)
 _k = tf.TensorSpec([], tf.int32, name="k")
 
 
@@ -25,32 +29,60 @@ def _constant(values, dtype) -> tf.Variable:
     return tf.Variable(np.asarray(values), dtype=dtype, trainable=False)
 
 
-class RecommenderModule(tf.Module):
-    """Holds the model, the Transform layer and the precomputed catalog; exposes the signatures."""
+def _with_zero_row(values: np.ndarray) -> np.ndarray:
+    """Appends the OOV row: unknown ids contribute nothing."""
+    return np.concatenate([values, np.zeros((1,) + values.shape[1:], values.dtype)])
 
-    def __init__(self, model: HybridRatingModel, transform_output: tft.TFTransformOutput,
-                 catalog: Catalog):
+
+class RecommenderModule(tf.Module):
+    """Holds the tables, the Transform layer and (for the hybrid) the model; exposes the
+    signatures."""
+
+    def __init__(self, tables: TableModel, transform_output: tft.TFTransformOutput,
+                 catalog: Catalog, hybrid: Optional[HybridModel] = None):
         super().__init__()
-        self.model = model
+        self.hybrid = hybrid
         self.tft_layer = transform_output.transform_features_layer()
         raw_spec = transform_output.raw_feature_spec()
         self._example_spec = {name: raw_spec[name] for name in F.MODEL_INPUTS}
         self._num_users = catalog.num_users
         self._num_items = catalog.num_items
-        user_vectors, user_biases = model.user_tower(catalog.user_inputs())
-        item_vectors, item_biases = model.item_tower(catalog.item_inputs())
-        self.user_vectors = _constant(user_vectors, tf.float32)
-        self.user_biases = _constant(user_biases, tf.float32)
-        self.item_vectors = _constant(item_vectors, tf.float32)
-        self.item_biases = _constant(item_biases, tf.float32)
+        self.global_bias = _constant(tables.global_bias, tf.float32)
+        self.user_vectors = _constant(_with_zero_row(tables.user_vectors), tf.float32)
+        self.user_biases = _constant(_with_zero_row(tables.user_biases), tf.float32)
+        self.item_vectors = _constant(_with_zero_row(tables.item_vectors), tf.float32)
+        self.item_biases = _constant(_with_zero_row(tables.item_biases), tf.float32)
+        self.item_rank_biases = _constant(tables.item_rank_biases, tf.float32)
+        self.rank_user_vectors = _constant(_with_zero_row(tables.rank_user_vectors), tf.float32)
+        self.rank_item_vectors = _constant(tables.rank_item_vectors, tf.float32)
         self.item_ids = _constant(
             transform_output.vocabulary_by_name(F.ITEM_VOCAB)[:catalog.num_items], tf.string)
         self.popularity = _constant(catalog.popularity, tf.float32)
         self.seen_splits = _constant(catalog.seen_splits, tf.int64)
         self.seen_items = _constant(catalog.seen_items, tf.int64)
+        self._init_demographic_means(tables, catalog)
 
-    def _index(self, key: str, ids: tf.Tensor, index_key: str) -> tf.Tensor:
-        return self.tft_layer({key: tf.expand_dims(ids, 1)})[index_key]
+    def _init_demographic_means(self, tables: TableModel, catalog: Catalog) -> None:
+        """Mean known-user vectors per demographic group; the last rows are overall means."""
+        keys = demographic_key(catalog.user_features)
+        groups, group_of_user = np.unique(keys, return_inverse=True)
+
+        def means(vectors: np.ndarray) -> tf.Variable:
+            sums = np.zeros((len(groups), vectors.shape[1]), np.float32)
+            np.add.at(sums, group_of_user, vectors)
+            rows = sums / np.bincount(group_of_user)[:, None]
+            return _constant(np.concatenate([rows, vectors.mean(axis=0, keepdims=True)]),
+                             tf.float32)
+
+        self.group_vectors = means(tables.user_vectors)
+        self.group_rank_vectors = means(tables.rank_user_vectors)
+        self.group_table = tf.lookup.StaticHashTable(
+            tf.lookup.KeyValueTensorInitializer(
+                tf.constant(groups, tf.int64), tf.range(len(groups), dtype=tf.int64)),
+            default_value=len(groups))
+
+    def _transform(self, raw) -> dict:
+        return self.tft_layer({name: tf.expand_dims(value, 1) for name, value in raw.items()})
 
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor):
         top = tf.math.top_k(scores, tf.minimum(k, self._num_items))
@@ -64,28 +96,45 @@ class RecommenderModule(tf.Module):
         return tf.tensor_scatter_nd_update(
             scores, positions, tf.fill([tf.shape(positions)[0]], -np.inf))
 
-    def _model_scores(self, user_vectors: tf.Tensor, user_biases: tf.Tensor) -> tf.Tensor:
-        return (self.model.global_bias + user_biases[:, None] + self.item_biases[None, :]
-                + tf.matmul(user_vectors, self.item_vectors, transpose_b=True))
+    def _rank_scores(self, user_vectors: tf.Tensor) -> tf.Tensor:
+        return (tf.matmul(user_vectors, self.rank_item_vectors, transpose_b=True)
+                + self.item_rank_biases)
 
     def _popularity_where_unknown(self, scores, index, num_known) -> tf.Tensor:
-        known = index < num_known
-        return tf.where(known[:, None], scores,
+        return tf.where((index < num_known)[:, None], scores,
                         tf.broadcast_to(self.popularity[None, :], tf.shape(scores)))
+
+    def _table_ratings(self, transformed) -> tf.Tensor:
+        users = tf.minimum(transformed[F.USER_INDEX], self._num_users)
+        items = tf.minimum(transformed[F.ITEM_INDEX], self._num_items)
+        user_vectors = tf.gather(self.user_vectors, users)
+        known = users < self._num_users
+        # Users the model never saw: their demographic group's mean vector.
+        user_vectors = tf.where(known[:, None], user_vectors,
+                                self._group_vectors(self.group_vectors, transformed))
+        return (self.global_bias + tf.gather(self.user_biases, users)
+                + tf.gather(self.item_biases, items)
+                + tf.reduce_sum(user_vectors * tf.gather(self.item_vectors, items), axis=1))
+
+    def _group_vectors(self, table: tf.Variable, transformed) -> tf.Tensor:
+        key = tf.zeros_like(transformed[DEMOGRAPHICS[0]])
+        for name in DEMOGRAPHICS:
+            key = key * 1000 + transformed[name]
+        return tf.gather(table, self.group_table.lookup(key))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, examples):
         """Serialized tf.Examples with raw features → predicted rating in [1, 5]."""
         transformed = self.tft_layer(tf.io.parse_example(examples, self._example_spec))
-        return {"rating": tf.clip_by_value(self.model(transformed), *RATING_RANGE)}
+        rating = (self.hybrid(transformed) if self.hybrid is not None
+                  else self._table_ratings(transformed))
+        return {"rating": tf.clip_by_value(rating, *RATING_RANGE)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"), _k])
     def recommend(self, user_id, k):
         """Top-k unseen items for known users; the most popular items for unknown ones."""
-        index = self._index(F.USER_ID, user_id, F.USER_INDEX)
-        safe = tf.minimum(index, self._num_users - 1)
-        scores = self._model_scores(tf.gather(self.user_vectors, safe),
-                                    tf.gather(self.user_biases, safe))
+        index = self._transform({F.USER_ID: user_id})[F.USER_INDEX]
+        scores = self._rank_scores(tf.gather(self.rank_user_vectors, index))
         scores = self._popularity_where_unknown(scores, index, self._num_users)
         return self._top_k(self._without_seen(scores, index), k)
 
@@ -98,25 +147,30 @@ class RecommenderModule(tf.Module):
         _k])
     def recommend_with_features(self, user_id, age, gender, occupation, zip_code, k):
         """Top-k unseen items scored from the given demographics (and the id, when known)."""
-        raw = {F.USER_ID: user_id, F.AGE: age, F.GENDER: gender, F.OCCUPATION: occupation,
-               F.ZIP_CODE: zip_code}
-        transformed = self.tft_layer({name: tf.expand_dims(v, 1) for name, v in raw.items()})
-        vectors, biases = self.model.user_tower(transformed)
-        scores = self._model_scores(vectors, biases)
-        return self._top_k(self._without_seen(scores, transformed[F.USER_INDEX]), k)
+        transformed = self._transform({
+            F.USER_ID: user_id, F.AGE: age, F.GENDER: gender, F.OCCUPATION: occupation,
+            F.ZIP_CODE: zip_code})
+        index = transformed[F.USER_INDEX]
+        if self.hybrid is not None:
+            vectors, _ = self.hybrid.user_tower(transformed)
+        else:
+            vectors = tf.where((index < self._num_users)[:, None],
+                               tf.gather(self.rank_user_vectors, index),
+                               self._group_vectors(self.group_rank_vectors, transformed))
+        return self._top_k(self._without_seen(self._rank_scores(vectors), index), k)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_id"), _k])
     def similar_items(self, item_id, k):
         """Items nearest by cosine of item vectors; popular items for unknown ids."""
-        index = self._index(F.ITEM_ID, item_id, F.ITEM_INDEX)
+        index = self._transform({F.ITEM_ID: item_id})[F.ITEM_INDEX]
         safe = tf.minimum(index, self._num_items - 1)
-        unit = tf.math.l2_normalize(self.item_vectors, axis=1)
+        unit = tf.math.l2_normalize(self.rank_item_vectors, axis=1)
         scores = tf.matmul(tf.gather(unit, safe), unit, transpose_b=True)
         scores = self._popularity_where_unknown(scores, index, self._num_items)
+        known = index < self._num_items
         itself = tf.stack([tf.range(tf.shape(index, out_type=tf.int64)[0]), safe], axis=1)
         scores = tf.tensor_scatter_nd_update(
-            scores, itself[index < self._num_items],
-            tf.fill([tf.reduce_sum(tf.cast(index < self._num_items, tf.int32))], -np.inf))
+            scores, itself[known], tf.fill([tf.reduce_sum(tf.cast(known, tf.int32))], -np.inf))
         return self._top_k(scores, k)
 
 

@@ -56,6 +56,8 @@ POPULARITY_OFFSET = 0.02
 START_TIME = 874724710  # MovieLens-100K's first timestamp
 PERIOD = 215 * 86400  # about seven months
 MEAN_USER_SPAN = 20 * 86400
+SELECTION_BETA = 1.0
+SELECTION_CHUNK = 1 << 22
 
 
 def _user_counts(rng: np.random.Generator, num_users: int, num_ratings: int,
@@ -72,35 +74,54 @@ def _user_counts(rng: np.random.Generator, num_users: int, num_ratings: int,
     return counts
 
 
-def _contains(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
-    if not len(sorted_keys):
-        return np.zeros(len(keys), dtype=bool)
-    positions = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return sorted_keys[positions] == keys
+def _pair_moments(left: np.ndarray, right: np.ndarray) -> Tuple[float, float]:
+    """Mean and standard deviation of left[u] . right[j] over all (u, j) pairs, exactly.
 
-
-def _distinct_pairs(rng: np.random.Generator, counts: np.ndarray,
-                    popularity: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Gives user u counts[u] distinct items drawn by popularity (without replacement).
-
-    Rejection sampling in vectorized rounds: each round draws twice each user's shortfall,
-    drops pairs already taken and repeats, and keeps the first new ones in draw order.
+    Over all pairs, E[l . r] = E[l] . E[r] and E[(l . r)^2] = sum_ab E[l_a l_b] E[r_a r_b], so
+    two small Gram matrices suffice: no [num_users, num_items] matrix is formed.
     """
-    num_users, num_items = len(counts), len(popularity)
-    taken = np.empty(0, dtype=np.int64)  # sorted keys user * num_items + item
-    missing = counts.copy()
-    while missing.any():
-        users = np.repeat(np.arange(num_users, dtype=np.int64), 2 * missing)
-        keys = users * num_items + rng.choice(num_items, size=len(users), p=popularity)
-        keys = keys[~_contains(taken, keys)]
-        _, first = np.unique(keys, return_index=True)
-        keys = keys[np.sort(first)]  # distinct, in draw order, still grouped by user
-        owner = keys // num_items
-        rank = np.arange(len(keys)) - np.searchsorted(owner, owner)  # position within user
-        new = np.sort(keys[rank < missing[owner]])
-        taken = np.insert(taken, np.searchsorted(taken, new), new)
-        missing -= np.bincount(new // num_items, minlength=num_users)
-    return taken // num_items, taken % num_items
+    mean = float(left.mean(axis=0) @ right.mean(axis=0))
+    second = float(np.sum((left.T @ left / len(left)) * (right.T @ right / len(right))))
+    return mean, float(np.sqrt(max(second - mean ** 2, 0.0))) or 1.0
+
+
+def _choose_items(rng: np.random.Generator, counts: np.ndarray, log_popularity: np.ndarray,
+                  user_vectors: np.ndarray, item_vectors: np.ndarray,
+                  beta: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Gives user u counts[u] distinct items drawn without replacement with probabilities
+    proportional to exp(log_popularity[j] + beta * z[u, j]), z being user_vectors[u] .
+    item_vectors[j] standardized over all pairs. Returns (users, items) sorted by user, item.
+
+    Gumbel-top-k: the counts[u] largest of logit + Gumbel noise are such a draw (successive
+    sampling without replacement). Users go in chunks of about SELECTION_CHUNK logits, most
+    active first, so a chunk's users need similar counts and one partial sort serves them all.
+    """
+    num_users, num_items = len(counts), len(log_popularity)
+    mean, std = _pair_moments(user_vectors, item_vectors)
+    item_weights = (beta / std) * item_vectors.T
+    item_offset = log_popularity - (beta / std) * mean
+    users = np.repeat(np.arange(num_users, dtype=np.int64), counts)
+    items = np.empty(len(users), dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    order = np.argsort(-counts, kind="stable")
+    rows = max(1, SELECTION_CHUNK // num_items)
+    for first in range(0, num_users, rows):
+        chunk = order[first:first + rows]
+        need = counts[chunk]
+        most = int(need.max())
+        # log(Exp(1)) is minus a Gumbel variate: the smallest keys are the largest perturbed
+        # logits.
+        keys = np.log(rng.standard_exponential((len(chunk), num_items)))
+        keys -= user_vectors[chunk] @ item_weights
+        keys -= item_offset
+        best = np.argpartition(keys, most - 1, axis=1)[:, :most]
+        ranked = np.take_along_axis(
+            best, np.argsort(np.take_along_axis(keys, best, axis=1), axis=1), axis=1)
+        wanted = np.arange(most) < need[:, None]
+        chosen = np.sort(np.where(wanted, ranked, num_items), axis=1)[wanted]
+        within = np.arange(len(chosen)) - np.repeat(np.cumsum(need) - need, need)
+        items[np.repeat(starts[chunk], need) + within] = chosen
+    return users, items
 
 
 def _pair_dot(left: np.ndarray, right: np.ndarray, rows: np.ndarray, cols: np.ndarray,
@@ -166,17 +187,17 @@ def generate(dest_dir: str, num_users: int = 300, num_items: int = 400,
                  + rng.normal(0.0, 0.4, num_items))
 
     # Who rated what, and when: each user rates within a short span after joining.
-    users, items = _distinct_pairs(
-        rng, _user_counts(rng, num_users, num_ratings, cap), popularity)
+    user_vectors = np.hstack([user_factors, affinity])
+    item_vectors = np.hstack([item_factors, multi_hot / genre_count[:, None]])
+    users, items = _choose_items(rng, _user_counts(rng, num_users, num_ratings, cap),
+                                 log_popularity, user_vectors, item_vectors, SELECTION_BETA)
     joined = rng.uniform(0.0, PERIOD, num_users)
     span = np.minimum(rng.exponential(MEAN_USER_SPAN, num_users), PERIOD - joined)
     timestamp = START_TIME + np.floor(joined[users] + span[users] * rng.random(num_ratings))
     timestamp = timestamp.astype(np.int64)
 
     score = (user_bias[users] + item_bias[items]
-             + _pair_dot(np.hstack([user_factors, affinity]),
-                         np.hstack([item_factors, multi_hot / genre_count[:, None]]),
-                         users, items)
+             + _pair_dot(user_vectors, item_vectors, users, items)
              + rng.normal(0.0, 0.8, num_ratings))
     cuts = np.quantile(score, np.cumsum(RATING_SHARES)[:-1])
     rating = 1 + np.searchsorted(cuts, score)

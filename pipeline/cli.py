@@ -57,9 +57,16 @@ def _print_summary(config, durations, elapsed, result) -> None:
         against = (f"   previous blessed model: {previous:.4f}" if previous is not None
                    else "   (no previous blessed model)")
         print(f"  {label:5s} {result.metrics.get(name, float('nan')):.4f}{against}")
+    for name, value in result.ranking.items():
+        if name.endswith(f"@{config.evaluation.ranking_k}"):
+            previous = result.baseline_ranking.get(name)
+            against = (f"   previous blessed model: {previous:.4f}" if previous is not None
+                       else "")
+            print(f"  {name:12s} {value:.4f}{against}")
+    print("  RMSE by slice:")
     for slice_name, metrics in sorted(result.slices.items()):
         if slice_name != "overall":
-            print(f"    {slice_name:28s} RMSE {metrics.get(RMSE_NAME, float('nan')):.4f}"
+            print(f"    {slice_name:28s} {metrics.get(RMSE_NAME, float('nan')):.4f}"
                   f"  n={int(metrics.get(COUNT_NAME, 0)):,}")
     if result.blessed:
         print(f"\nBlessed: yes. Pushed to {result.pushed_dir}")
@@ -72,12 +79,13 @@ def _print_summary(config, durations, elapsed, result) -> None:
 def _command_run(args, config) -> int:
     from data.validate import validate_folder
 
-    summary = validate_folder(config.data_dir)  # before anything is imported, run or written
+    for folder in config.raw_folders:  # before anything is imported, run or written
+        summary = validate_folder(folder)
+        print(f"Data {folder}: {summary.ratings:,} ratings, {summary.users:,} users, "
+              f"{summary.items:,} items")
     from pipeline import local_runner
     from pipeline.results import latest_run_result
 
-    print(f"Data {config.data_dir}: {summary.ratings:,} ratings, {summary.users:,} users, "
-          f"{summary.items:,} items")
     print(f"Output {config.output_dir}")
     start = time.monotonic()
 
@@ -91,16 +99,17 @@ def _command_run(args, config) -> int:
     durations = local_runner.run(config, progress)
     result = latest_run_result(config)
     _print_summary(config, durations, time.monotonic() - start, result)
-    record = {"data_dir": config.data_dir, "seconds": durations, "metrics": result.metrics,
-              "baseline_metrics": result.baseline_metrics, "blessed": result.blessed,
+    record = {"data_dir": config.raw_folders[0], "seconds": durations, "metrics": result.metrics,
+              "baseline_metrics": result.baseline_metrics, "ranking": result.ranking,
+              "baseline_ranking": result.baseline_ranking, "blessed": result.blessed,
               "pushed_dir": result.pushed_dir, "gate_failures": result.gate_failures}
     with open(os.path.join(config.output_dir, "last_run.json"), "w") as handle:
         json.dump(record, handle, indent=2)
     if result.pushed_dir:
         from pipeline.serving import Recommender, item_titles
 
-        recommender, titles = Recommender(result.pushed_dir), item_titles(config.data_dir)
-        user = _first_user(config.data_dir)
+        recommender = Recommender(result.pushed_dir)
+        titles, user = item_titles(config.raw_folders[0]), _first_user(config.raw_folders[0])
         _print_recommendations(f"\nTop 10 for user {user}:", recommender.recommend([user])[0],
                                titles)
     return 0
@@ -109,7 +118,7 @@ def _command_run(args, config) -> int:
 def _serving_context(args, config):
     from pipeline.serving import Recommender, item_titles, latest_model_dir
 
-    data_dir = config.data_dir
+    data_dir = config.raw_folders[0]
     last_run = os.path.join(config.output_dir, "last_run.json")
     if args.data is None and os.path.exists(last_run):
         with open(last_run) as handle:

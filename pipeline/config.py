@@ -18,6 +18,11 @@ class EvaluationConfig:
 
     max_rmse: float = 1.05  # absolute: the global-mean baseline lands near 1.12 on MovieLens
     max_rmse_increase: float = 0.01  # change: tolerated RMSE increase over the blessed baseline
+    # Top-k over the whole catalog, seen items excluded, on the eval split.
+    ranking_metric: str = "ndcg@10"
+    ranking_k: int = 10
+    min_ranking: float = 0.05  # absolute
+    max_ranking_drop: float = 0.01  # change: tolerated drop below the blessed baseline
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,10 +33,22 @@ class PipelineConfig:
     ratings_pattern: str = "ratings.csv"
     # Hash buckets of the train/eval split ExampleGen makes.
     split_buckets: Tuple[Tuple[str, int], ...] = (("train", 4), ("eval", 1))
+    # Instead of hashing: data_dir holds one raw folder per split (train/, eval/), as the
+    # evaluation protocols of the quality benchmark write them.
+    presplit: bool = False
+    # ExampleGen through Trainer only, for the quality benchmark: no evaluation, no push.
+    train_only: bool = False
     schema_file: str = SCHEMA_FILE
     beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+
+    @property
+    def raw_folders(self) -> Tuple[str, ...]:
+        """The raw data folders ExampleGen reads (the first also serves titles and samples)."""
+        if self.presplit:
+            return tuple(os.path.join(self.data_dir, name) for name, _ in self.split_buckets)
+        return (self.data_dir,)
 
     @property
     def pipeline_root(self) -> str:

@@ -5,12 +5,14 @@ ExampleGen executor) and ImportSchemaGen's schema path look the same to the cach
 edit; a fingerprint of their source, and a content-addressed copy of the schema, do not.
 """
 
+import glob
 import hashlib
 import os
 import shutil
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCE_PACKAGES = ("components", "data")
+# What the components run: their package and the raw-format parsers ExampleGen uses.
+SOURCE_FILES = ("components/*.py", "data/raw_format.py")
 
 
 def _digest(paths) -> str:
@@ -24,10 +26,8 @@ def _digest(paths) -> str:
 
 def source_fingerprint() -> str:
     """Changes whenever any module the components run changes."""
-    return _digest(os.path.join(PROJECT_DIR, package, name)
-                   for package in SOURCE_PACKAGES
-                   for name in os.listdir(os.path.join(PROJECT_DIR, package))
-                   if name.endswith(".py"))
+    return _digest(path for pattern in SOURCE_FILES
+                   for path in glob.glob(os.path.join(PROJECT_DIR, pattern)))
 
 
 def schema_snapshot(schema_file: str, directory: str) -> str:

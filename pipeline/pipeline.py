@@ -7,12 +7,14 @@ from tfx import v1 as tfx
 
 from components import features as F
 from components.example_gen import create_example_gen
+from components.ranking_gate import RankingGate
 from components.validation_gate import ValidationGate
 from pipeline.config import EvaluationConfig, PipelineConfig
 
 TRANSFORM_FN = "components.transform.preprocessing_fn"
 TRAINER_FN = "components.trainer.run_fn"
 SLICES = (F.GENDER, F.AGE_GROUP, F.USER_ACTIVITY)
+RELEASE_GATE_ID = "ReleaseGate"
 
 
 def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
@@ -37,16 +39,25 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
         ])])
 
 
+def _example_splits(config: PipelineConfig):
+    """ExampleGen's input/output configs: a hash split, or one raw folder per split."""
+    names = [name for name, _ in config.split_buckets]
+    if config.presplit:
+        return {"input_config": tfx.proto.Input(splits=[
+                    tfx.proto.Input.Split(name=name, pattern=f"{name}/{config.ratings_pattern}")
+                    for name in names]),
+                "output_config": tfx.proto.Output()}
+    return {"input_config": tfx.proto.Input(splits=[
+                tfx.proto.Input.Split(name="ratings", pattern=config.ratings_pattern)]),
+            "output_config": tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
+                tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in config.split_buckets]))}
+
+
 def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeline:
     """code_version: a fingerprint of the components' source, so the cache sees code edits."""
     example_gen = create_example_gen(
-        input_base=config.data_dir,
-        input_config=tfx.proto.Input(splits=[
-            tfx.proto.Input.Split(name="ratings", pattern=config.ratings_pattern)]),
-        output_config=tfx.proto.Output(split_config=tfx.proto.SplitConfig(splits=[
-            tfx.proto.SplitConfig.Split(name=name, hash_buckets=buckets)
-            for name, buckets in config.split_buckets])),
-        code_version=code_version)
+        input_base=config.data_dir, code_version=code_version, **_example_splits(config))
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
@@ -62,10 +73,30 @@ def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeli
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config={**dataclasses.asdict(config.training), "code_version": code_version})
+    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+                  transform, trainer]
+    if not config.train_only:
+        components += _release(config, example_gen, trainer)
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.pipeline_root,
+        components=components,
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            config.metadata_path),
+        beam_pipeline_args=list(config.beam_args),
+        enable_cache=True)
+
+
+def _release(config: PipelineConfig, example_gen, trainer) -> list:
+    """Evaluator (rating metrics) and RankingGate (top-k metrics) against the latest blessed
+    model, and Pusher of models that pass both."""
+    gate = config.evaluation
     baseline_resolver = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        # The release gate's blessings only: a model TFMA blessed may still fail the ranking.
+        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
+                                       producer_component_id=RELEASE_GATE_ID),
     ).with_id("latest_blessed_model_resolver")
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
@@ -73,17 +104,16 @@ def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeli
         baseline_model=baseline_resolver.outputs["model"],
         example_splits=["eval"],
         eval_config=eval_config(config.evaluation))
+    release_gate = RankingGate(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        rating_blessing=evaluator.outputs["blessing"],
+        baseline_model=baseline_resolver.outputs["model"],
+        metric=gate.ranking_metric, k=gate.ranking_k, min_value=gate.min_ranking,
+        max_drop=gate.max_ranking_drop).with_id(RELEASE_GATE_ID)
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=release_gate.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
-    return tfx.dsl.Pipeline(
-        pipeline_name=config.pipeline_name,
-        pipeline_root=config.pipeline_root,
-        components=[example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                    transform, trainer, baseline_resolver, evaluator, pusher],
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path),
-        beam_pipeline_args=list(config.beam_args),
-        enable_cache=True)
+    return [baseline_resolver, evaluator, release_gate, pusher]

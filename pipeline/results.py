@@ -1,6 +1,7 @@
 """Reads what the latest run produced from ML Metadata: metrics, blessing, pushed version."""
 
 import dataclasses
+import json
 import os
 from typing import Dict, List, Optional
 
@@ -8,7 +9,9 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.metrics import RMSE_NAME
+from components.ranking_gate import METRICS_FILE
 from pipeline.config import PipelineConfig
+from pipeline.pipeline import RELEASE_GATE_ID
 
 MAE_NAME = "mean_absolute_error"
 COUNT_NAME = "example_count"
@@ -20,14 +23,17 @@ _DIFF = "_diff"
 class RunResult:
     metrics: Dict[str, float]  # candidate, overall slice
     baseline_metrics: Dict[str, float]  # the previous blessed model, empty on a first run
+    ranking: Dict[str, float]  # candidate's top-k metrics on the eval split
+    baseline_ranking: Dict[str, float]
     slices: Dict[str, Dict[str, float]]  # "feature=value" → candidate metrics
     blessed: bool
     pushed_dir: Optional[str]
     gate_failures: List[str]
 
 
-def _latest(store, type_name: str):
-    artifacts = store.get_artifacts_by_type(type_name)
+def _latest(store, type_name: str, producer: str = ""):
+    artifacts = [a for a in store.get_artifacts_by_type(type_name)
+                 if not producer or f"{os.sep}{producer}{os.sep}" in a.uri]
     return max(artifacts, key=lambda a: a.id) if artifacts else None
 
 
@@ -69,13 +75,20 @@ def latest_run_result(config: PipelineConfig) -> RunResult:
     metrics = {name: overall[name] for name in REPORTED if name in overall}
     baseline = {name: overall[name] - overall[name + _DIFF]
                 for name in REPORTED if name + _DIFF in overall}
-    blessing = _latest(store, "ModelBlessing")
+    rating_blessed = bool(_latest(store, "ModelBlessing", "Evaluator")
+                          .custom_properties["blessed"].int_value)
+    blessing = _latest(store, "ModelBlessing", RELEASE_GATE_ID)
     blessed = bool(blessing.custom_properties["blessed"].int_value)
+    with open(os.path.join(blessing.uri, METRICS_FILE)) as handle:
+        ranking = json.load(handle)
+    failures = [] if rating_blessed else gate_failures(config, metrics, baseline)
+    failures += [f for f in ranking["failures"] if not f.startswith("the Evaluator")]
     pushed = _latest(store, "PushedModel")
     pushed_dir = None
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         pushed_dir = pushed.custom_properties["pushed_destination"].string_value
     return RunResult(metrics=metrics, baseline_metrics=baseline, blessed=blessed,
+                     ranking=ranking["candidate"], baseline_ranking=ranking["baseline"] or {},
                      slices={k: {n: v[n] for n in REPORTED if n in v} for k, v in slices.items()},
                      pushed_dir=pushed_dir if pushed_dir and os.path.isdir(pushed_dir) else None,
-                     gate_failures=[] if blessed else gate_failures(config, metrics, baseline))
+                     gate_failures=failures)

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from components import features as F
 from components.catalog import build_catalog
-from components.model import HybridRatingModel, IdEmbedding, ModelConfig, Vocabularies
+from components.model import HybridModel, IdEmbedding, ModelConfig, Vocabularies
 
 VOCAB = Vocabularies(users=11, items=21, age_buckets=7, genders=3, occupations=5,
                      zip_prefixes=4, year_buckets=11, genres=6)
@@ -30,21 +30,47 @@ def _batch(size: int, seed: int = 0):
     return features, labels
 
 
+def _candidates():
+    """Every known item's features, as the retrieval objective scores them."""
+    items = VOCAB.items - 1
+    genres = tf.RaggedTensor.from_row_lengths(np.arange(items) % (VOCAB.genres - 1),
+                                              [1] * items).to_sparse()
+    return {F.ITEM_INDEX: tf.range(items, dtype=tf.int64),
+            F.YEAR_BUCKET: tf.constant(np.arange(items) % VOCAB.year_buckets, tf.int64),
+            F.GENRE_INDICES: tf.cast(genres, tf.int64)}
+
+
+def _model(mean_rating=3.5, id_dropout=0.1, retrieval_weight=0.0):
+    return HybridModel(VOCAB, ModelConfig(embedding_dim=8, id_dropout=id_dropout),
+                       mean_rating=mean_rating, candidates=_candidates(),
+                       retrieval_weight=retrieval_weight)
+
+
 def test_model_predicts_one_rating_per_example():
-    model = HybridRatingModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.5)
+    model = _model()
     features, _ = _batch(16)
     ratings = model(features)
     assert ratings.shape == (16,)
     np.testing.assert_allclose(ratings.numpy(), 3.5, atol=0.1)  # starts near the mean
 
 
-def test_training_steps_reduce_the_loss():
-    model = HybridRatingModel(VOCAB, ModelConfig(embedding_dim=8, id_dropout=0.0), 3.0)
-    model.compile(optimizer=tf.keras.optimizers.Adam(0.05), loss="mse")
+def test_training_steps_reduce_both_losses():
+    model = _model(mean_rating=3.0, id_dropout=0.0, retrieval_weight=1.0)
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
     features, labels = _batch(64)
-    before = model.evaluate(features, labels, verbose=0)
+    before = model.evaluate(features, labels, verbose=0, return_dict=True)
     model.fit(features, labels, epochs=30, batch_size=64, verbose=0)
-    assert model.evaluate(features, labels, verbose=0) < 0.5 * before
+    after = model.evaluate(features, labels, verbose=0, return_dict=True)
+    assert after["rating_mse"] < 0.5 * before["rating_mse"]
+    assert after["retrieval_loss"] < 0.8 * before["retrieval_loss"]
+    np.testing.assert_allclose(before["retrieval_loss"], np.log(VOCAB.items - 1), rtol=0.05)
+
+
+def test_catalog_logits_score_every_known_item():
+    model = _model()
+    features, _ = _batch(4)
+    user_vectors, _ = model.user_tower(features)
+    assert model.catalog_logits(user_vectors).shape == (4, VOCAB.items - 1)
 
 
 def test_oov_ids_contribute_nothing():
@@ -63,7 +89,7 @@ def test_id_dropout_only_while_training():
 
 
 def test_unknown_user_is_scored_from_demographics_alone():
-    model = HybridRatingModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.5)
+    model = _model()
     features, _ = _batch(2)
     features[F.USER_INDEX] = tf.constant([VOCAB.users - 1] * 2, tf.int64)  # both unknown
     for name in (F.AGE_BUCKET, F.GENDER_INDEX, F.OCCUPATION_INDEX, F.ZIP_PREFIX_INDEX):

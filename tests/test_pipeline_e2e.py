@@ -80,8 +80,13 @@ def test_every_component_produced_its_artifacts(run):
 
 def test_the_model_was_blessed_and_pushed(run):
     store = _store(run)
-    [blessing] = store.get_artifacts_by_type("ModelBlessing")
-    assert blessing.custom_properties["blessed"].int_value == 1
+    blessings = store.get_artifacts_by_type("ModelBlessing")
+    producers = sorted(a.uri.split(os.sep)[-3] for a in blessings)
+    assert producers == ["Evaluator", "ReleaseGate"]  # rating gate, then ranking gate
+    assert all(b.custom_properties["blessed"].int_value == 1 for b in blessings)
+    [gate] = [b for b in blessings if f"{os.sep}ReleaseGate{os.sep}" in b.uri]
+    [model] = store.get_artifacts_by_type("Model")
+    assert gate.custom_properties["current_model_id"].int_value == model.id
     [pushed] = store.get_artifacts_by_type("PushedModel")
     assert pushed.custom_properties["pushed"].int_value == 1
     versions = os.listdir(os.path.join(run, "serving"))

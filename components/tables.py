@@ -1,0 +1,60 @@
+"""A model as tables over known ids: what every model hands to the serving signatures.
+
+rating(u, i) = global_bias + user_biases[u] + item_biases[i] + ⟨user_vectors[u], item_vectors[i]⟩
+rank(u, ·)   = ⟨rank_user_vectors[u], rank_item_vectors⟩ + item_rank_biases
+The rank vectors default to the rating vectors; WALS fits them separately (implicit regime).
+Popularity, content and WALS are exactly this; the hybrid also serves features through its
+towers, and exports its known users' and items' tower outputs as these tables.
+"""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from components import features as F
+from components.catalog import Catalog
+
+DEMOGRAPHICS = (F.AGE_BUCKET, F.GENDER_INDEX, F.OCCUPATION_INDEX)
+
+
+@dataclasses.dataclass
+class TableModel:
+    global_bias: float
+    user_vectors: np.ndarray  # [num_users, dim]
+    user_biases: np.ndarray  # [num_users]
+    item_vectors: np.ndarray  # [num_items, dim]
+    item_biases: np.ndarray  # [num_items]
+    item_rank_biases: np.ndarray  # [num_items]
+    rank_user_vectors: Optional[np.ndarray] = None  # [num_users, rank_dim]
+    rank_item_vectors: Optional[np.ndarray] = None  # [num_items, rank_dim]
+
+    def __post_init__(self):
+        if self.rank_user_vectors is None:
+            self.rank_user_vectors, self.rank_item_vectors = self.user_vectors, self.item_vectors
+
+    def ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return (self.global_bias + self.user_biases[users] + self.item_biases[items]
+                + np.sum(self.user_vectors[users] * self.item_vectors[items], axis=1))
+
+
+def regularized_biases(catalog: Catalog, shrinkage: float = 10.0):
+    """Global mean, then item and user deviations shrunk toward 0 (the 'bias baseline')."""
+    users, items, ratings = catalog.pairs()
+    mean = float(ratings.mean())
+    item_sum = np.bincount(items, ratings - mean, minlength=catalog.num_items)
+    item_count = np.bincount(items, minlength=catalog.num_items)
+    item_biases = item_sum / (item_count + shrinkage)
+    residual = ratings - mean - item_biases[items]
+    user_sum = np.bincount(users, residual, minlength=catalog.num_users + 1)[:catalog.num_users]
+    user_count = np.bincount(users, minlength=catalog.num_users + 1)[:catalog.num_users]
+    return mean, (user_sum / (user_count + shrinkage)).astype(np.float32), item_biases.astype(
+        np.float32)
+
+
+def demographic_key(features) -> np.ndarray:
+    """One integer per user from age bucket, gender and occupation indices."""
+    key = np.zeros(len(features[DEMOGRAPHICS[0]]), np.int64)
+    for name in DEMOGRAPHICS:
+        key = key * 1000 + np.asarray(features[name], np.int64)
+    return key
