@@ -9,12 +9,13 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run test lint bench clean
+.PHONY: help setup data run test lint bench bench-quality clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
 	@echo "make test   - run the test suite (synthetic data only)"
 	@echo "make bench  - time every component on MovieLens-100K (bench/results/)"
+	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove the output folder"
 
@@ -44,6 +45,9 @@ lint: setup
 
 bench: setup data
 	$(BIN)/python -m bench.pipeline_bench --data $(DATA) --runs 3 $(ARGS)
+
+bench-quality: setup data
+	$(BIN)/python -m bench.quality_bench --data $(DATA) $(ARGS)
 
 clean:
 	rm -rf $(OUTPUT)

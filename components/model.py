@@ -57,11 +57,15 @@ class IdEmbedding(tf.keras.layers.Layer):
         self.vectors = _embedding(buckets, dim, l2, "vectors")
         self.biases = _embedding(buckets, 1, l2, "biases")
 
-    def call(self, index: tf.Tensor, training=False) -> Tuple[tf.Tensor, tf.Tensor]:
+    def known(self, index: tf.Tensor, training=False) -> tf.Tensor:
+        """1.0 where the id is in the vocabulary and not dropped out, else 0.0."""
         known = index < self._oov_index
         if training and self._id_dropout:
             known &= tf.random.uniform(tf.shape(index)) >= self._id_dropout
-        mask = tf.cast(known, tf.float32)
+        return tf.cast(known, tf.float32)
+
+    def call(self, index: tf.Tensor, training=False, known=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        mask = self.known(index, training) if known is None else known
         return (self.vectors(index) * mask[:, None],
                 tf.squeeze(self.biases(index), axis=1) * mask)
 
@@ -148,7 +152,10 @@ class UserTower(tf.keras.layers.Layer):
 
     def call(self, features: Features, training=False, exclude_items=None
              ) -> Tuple[tf.Tensor, tf.Tensor]:
-        id_vector, id_bias = self.ids(features[F.USER_INDEX], training=training)
+        # A dropped-out id hides the user's history too: in training they look exactly like
+        # the users the model never saw, who have neither.
+        known = self.ids.known(features[F.USER_INDEX], training)
+        id_vector, id_bias = self.ids(features[F.USER_INDEX], known=known)
         content_vector, content_bias = self.content([
             self.age(features[F.AGE_BUCKET]),
             self.gender(features[F.GENDER_INDEX]),
@@ -157,7 +164,7 @@ class UserTower(tf.keras.layers.Layer):
         ])
         vector = id_vector + content_vector
         if self.history is not None:
-            vector += self.history(features[F.USER_INDEX], exclude_items)
+            vector += self.history(features[F.USER_INDEX], exclude_items) * known[:, None]
         return vector, id_bias + content_bias
 
 

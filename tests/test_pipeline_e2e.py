@@ -1,6 +1,7 @@
 """One real run of every component on synthetic data, then the pushed model's contract."""
 
 import glob
+import json
 import os
 import shutil
 
@@ -215,3 +216,38 @@ def test_schema_anomalies_stop_the_run_before_training(run, synthetic_folder, tm
     assert "feature 'occupation'" in err and err.startswith("error: ")
     assert sorted(os.listdir(os.path.join(run, "serving"))) == before
     assert len(_store(run).get_artifacts_by_type("Model")) == trained
+
+
+def test_cli_recommend_prints_titles_and_scores_as_json(run, synthetic_folder, capsys):
+    titles = {i.item_id: i.title for i in _table(synthetic_folder, R.ITEMS_FILE)}
+    user = _table(synthetic_folder, R.RATINGS_FILE)[0].user_id
+    assert cli.main(["recommend", "--user", user, "-k", "4", "--json", "--output", run]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 4
+    assert all(row["title"] == titles[row["item_id"]] for row in rows)
+    assert [r["score"] for r in rows] == sorted((r["score"] for r in rows), reverse=True)
+
+
+def test_cli_recommend_for_a_new_user_with_features(run, capsys):
+    code = cli.main(["recommend", "--user", "newcomer", "--age", "30", "--gender", "F",
+                     "--occupation", "writer", "--zip-code", "10001", "--output", run])
+    assert code == 0
+    assert len([line for line in capsys.readouterr().out.splitlines() if ". " in line]) == 10
+
+
+def test_cli_recommend_needs_all_user_features(run, capsys):
+    code = cli.main(["recommend", "--user", "x", "--age", "30", "--output", run])
+    assert code == cli.EXIT_DATA_ERROR
+    assert "--gender" in capsys.readouterr().err
+
+
+def test_cli_similar_lists_other_items(run, synthetic_folder, capsys):
+    item = _table(synthetic_folder, R.RATINGS_FILE)[0].item_id
+    assert cli.main(["similar", "--item", item, "--json", "--output", run]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 10 and item not in [row["item_id"] for row in rows]
+
+
+def test_cli_without_a_pushed_model_says_so(tmp_path, capsys):
+    assert cli.main(["recommend", "--user", "1", "--output", str(tmp_path)]) == cli.EXIT_NO_MODEL
+    assert "no pushed model yet" in capsys.readouterr().err
