@@ -96,6 +96,16 @@ def one_run(data_dir: str, config_file: str, output_dir: str) -> Dict[str, objec
             "peak_mb": memory.peaks, "metrics": result.metrics, "blessed": result.blessed}
 
 
+def write_report(name: str, report, table: str) -> None:
+    """bench/results/<name>.json and <name>.md; the table is printed too."""
+    os.makedirs(RESULTS_DIR, exist_ok=True)
+    with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as handle:
+        json.dump(report, handle, indent=2)
+    with open(os.path.join(RESULTS_DIR, f"{name}.md"), "w") as handle:
+        handle.write(table)
+    print(table)
+
+
 def _median_table(runs) -> Dict[str, Dict[str, float]]:
     components = list(runs[0]["seconds"])
     return {c: {"seconds": statistics.median(r["seconds"][c] for r in runs),
@@ -150,13 +160,7 @@ def main(argv=None) -> int:
         "peak_mb": statistics.median(max(r["peak_mb"].values()) for r in runs),
         "metrics": runs[-1]["metrics"], "all_runs": runs,
     }
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "pipeline.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
-    table = markdown(report)
-    with open(os.path.join(RESULTS_DIR, "pipeline.md"), "w") as handle:
-        handle.write(table)
-    print(table)
+    write_report("pipeline", report, markdown(report))
     return 0
 
 

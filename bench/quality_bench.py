@@ -12,7 +12,6 @@ Usage: python -m bench.quality_bench --data DIR [--models ...] [--protocols ...]
 
 import argparse
 import dataclasses
-import json
 import os
 import statistics
 import sys
@@ -21,7 +20,6 @@ from typing import Dict, List
 
 import numpy as np
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 PROTOCOLS = ("u1", "u2", "u3", "u4", "u5", "stratified", "cold_start", "temporal")
 MODELS = ("hybrid", "wals", "content", "popularity")
 K = 10
@@ -150,7 +148,7 @@ def main(argv=None) -> int:
     parser.add_argument("--config")
     parser.add_argument("--work", default=None, help="working folder (default: beside data)")
     args = parser.parse_args(argv)
-    from bench.pipeline_bench import machine
+    from bench.pipeline_bench import machine, write_report
     from bench.protocols import write_protocols
     from pipeline.cli import _quiet_environment
 
@@ -169,13 +167,7 @@ def main(argv=None) -> int:
     report = {"data": data_dir, "models": models, "machine": machine(), "results": results,
               "training": dataclasses.asdict(base.training),
               "wall_seconds": time.monotonic() - start}
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, "quality.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
-    table = markdown(report)
-    with open(os.path.join(RESULTS_DIR, "quality.md"), "w") as handle:
-        handle.write(table)
-    print(table)
+    write_report("quality", report, markdown(report))
     return 0
 
 

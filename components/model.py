@@ -40,11 +40,17 @@ class ModelConfig:
     l2: float = 1e-5
 
 
+def _embedding_weights(l2: float) -> dict:
+    """Initializer and regularizer of every embedding table: small, L2-penalized."""
+    return {"initializer": tf.keras.initializers.RandomNormal(stddev=0.01),
+            "regularizer": tf.keras.regularizers.l2(l2) if l2 else None}
+
+
 def _embedding(buckets: int, dim: int, l2: float, name: str) -> tf.keras.layers.Embedding:
-    return tf.keras.layers.Embedding(
-        buckets, dim, name=name,
-        embeddings_initializer=tf.keras.initializers.RandomNormal(stddev=0.01),
-        embeddings_regularizer=tf.keras.regularizers.l2(l2) if l2 else None)
+    weights = _embedding_weights(l2)
+    return tf.keras.layers.Embedding(buckets, dim, name=name,
+                                     embeddings_initializer=weights["initializer"],
+                                     embeddings_regularizer=weights["regularizer"])
 
 
 class IdEmbedding(tf.keras.layers.Layer):
@@ -79,10 +85,8 @@ class MeanEmbedding(tf.keras.layers.Layer):
         self._l2 = l2
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight(
-            name="embeddings", shape=self._shape,
-            initializer=tf.keras.initializers.RandomNormal(stddev=0.01),
-            regularizer=tf.keras.regularizers.l2(self._l2) if self._l2 else None)
+        self.embeddings = self.add_weight(name="embeddings", shape=self._shape,
+                                          **_embedding_weights(self._l2))
 
     def call(self, values: tf.SparseTensor) -> tf.Tensor:
         return tf.nn.safe_embedding_lookup_sparse(self.embeddings, values, combiner="mean")
@@ -103,10 +107,8 @@ class HistoryEncoder(tf.keras.layers.Layer):
         self._l2 = l2
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight(
-            name="embeddings", shape=self._shape,
-            initializer=tf.keras.initializers.RandomNormal(stddev=0.01),
-            regularizer=tf.keras.regularizers.l2(self._l2) if self._l2 else None)
+        self.embeddings = self.add_weight(name="embeddings", shape=self._shape,
+                                          **_embedding_weights(self._l2))
 
     def call(self, user_index: tf.Tensor, exclude_items=None) -> tf.Tensor:
         rows = tf.gather(tf.RaggedTensor.from_row_splits(self._items, self._splits),
