@@ -26,14 +26,6 @@ K = 10
 BATCH = 4096
 
 
-def _table(folder: str, name: str):
-    from data import raw_format as R
-
-    path = os.path.join(folder, name)
-    return [R.PARSERS[name](path, row, values)
-            for row, values in R.read_rows(path, R.COLUMNS[name])]
-
-
 def evaluate(model_dir: str, protocol_dir: str, cold_users: bool) -> Dict[str, float]:
     """Rating and top-k metrics of a trained model on a protocol's test ratings."""
     from components import features as F
@@ -44,9 +36,9 @@ def evaluate(model_dir: str, protocol_dir: str, cold_users: bool) -> Dict[str, f
 
     test_dir = os.path.join(protocol_dir, "eval")
     recommender = Recommender(model_dir)
-    users = {u.user_id: u for u in _table(test_dir, R.USERS_FILE)}
-    items = {i.item_id: i for i in _table(test_dir, R.ITEMS_FILE)}
-    test = _table(test_dir, R.RATINGS_FILE)
+    users = {u.user_id: u for u in R.read_table(test_dir, R.USERS_FILE)}
+    items = {i.item_id: i for i in R.read_table(test_dir, R.ITEMS_FILE)}
+    test = R.read_table(test_dir, R.RATINGS_FILE)
     predicted = []
     for start in range(0, len(test), BATCH):
         predicted += recommender.predict_ratings([

@@ -17,7 +17,7 @@ import tensorflow_transform as tft
 from components import features as F
 from components.catalog import Catalog
 from components.model import HybridModel
-from components.tables import DEMOGRAPHICS, TableModel, demographic_key
+from components.tables import TableModel, demographic_key
 
 RATING_RANGE = (1.0, 5.0)
 SIGNATURES = ("serving_default", "recommend", "recommend_with_features", "similar_items")
@@ -117,10 +117,7 @@ class RecommenderModule(tf.Module):
                 + tf.reduce_sum(user_vectors * tf.gather(self.item_vectors, items), axis=1))
 
     def _group_vectors(self, table: tf.Variable, transformed) -> tf.Tensor:
-        key = tf.zeros_like(transformed[DEMOGRAPHICS[0]])
-        for name in DEMOGRAPHICS:
-            key = key * 1000 + transformed[name]
-        return tf.gather(table, self.group_table.lookup(key))
+        return tf.gather(table, self.group_table.lookup(demographic_key(transformed)))
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve_examples(self, examples):

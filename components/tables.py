@@ -52,9 +52,10 @@ def regularized_biases(catalog: Catalog, shrinkage: float = 10.0):
         np.float32)
 
 
-def demographic_key(features) -> np.ndarray:
-    """One integer per user from age bucket, gender and occupation indices."""
-    key = np.zeros(len(features[DEMOGRAPHICS[0]]), np.int64)
-    for name in DEMOGRAPHICS:
-        key = key * 1000 + np.asarray(features[name], np.int64)
+def demographic_key(features):
+    """One integer per user from age bucket, gender and occupation indices; works on int64
+    numpy arrays (export time) and tensors (serving) alike."""
+    key = features[DEMOGRAPHICS[0]]
+    for name in DEMOGRAPHICS[1:]:
+        key = key * 1000 + features[name]
     return key

@@ -184,6 +184,12 @@ def read_rows(path: str, columns: Sequence[str]) -> Iterator[Tuple[int, List[str
             raise DataError(path, None, None, "file has a header but no rows")
 
 
+def read_table(folder: str, name: str) -> list:
+    """Every record of one raw file of a folder, parsed (Rating, User or Item)."""
+    path = os.path.join(folder, name)
+    return [PARSERS[name](path, row, values) for row, values in read_rows(path, COLUMNS[name])]
+
+
 def write_csv(path: str, columns: Sequence[str], rows) -> None:
     """Writes rows (sequences of values) under a header, atomically (write aside, then rename)."""
     tmp = f"{path}.tmp"

@@ -12,7 +12,6 @@ EXIT_DATA_ERROR = 2
 EXIT_ANOMALIES = 3
 EXIT_NO_MODEL = 4
 EXIT_FAILED = 1
-SAMPLE_USERS = 1
 
 
 def _quiet_environment(verbose: bool) -> None:

@@ -66,6 +66,4 @@ class Recommender:
 
 
 def item_titles(data_dir: str) -> Dict[str, str]:
-    path = os.path.join(data_dir, R.ITEMS_FILE)
-    return {item.item_id: item.title for item in
-            (R.parse_item(path, row, values) for row, values in R.read_rows(path, R.ITEMS_COLUMNS))}
+    return {item.item_id: item.title for item in R.read_table(data_dir, R.ITEMS_FILE)}

@@ -35,12 +35,6 @@ def _raw_examples(store):
     return examples
 
 
-def _table(folder, name):
-    path = os.path.join(folder, name)
-    return [R.PARSERS[name](path, row, values)
-            for row, values in R.read_rows(path, R.COLUMNS[name])]
-
-
 @pytest.fixture(scope="module")
 def run(pipeline_run):
     output, code = pipeline_run
@@ -119,9 +113,9 @@ def test_pushed_model_exports_the_whole_contract(recommender):
 
 
 def test_serving_default_rates_raw_examples_in_range(recommender, synthetic_folder):
-    users = {u.user_id: u for u in _table(synthetic_folder, R.USERS_FILE)}
-    items = {i.item_id: i for i in _table(synthetic_folder, R.ITEMS_FILE)}
-    ratings = _table(synthetic_folder, R.RATINGS_FILE)[:50]
+    users = {u.user_id: u for u in R.read_table(synthetic_folder, R.USERS_FILE)}
+    items = {i.item_id: i for i in R.read_table(synthetic_folder, R.ITEMS_FILE)}
+    ratings = R.read_table(synthetic_folder, R.RATINGS_FILE)[:50]
     examples = [to_example(r, users[r.user_id], items[r.item_id], 1).SerializeToString()
                 for r in ratings]
     predicted = np.array(recommender.predict_ratings(examples))
@@ -219,8 +213,8 @@ def test_schema_anomalies_stop_the_run_before_training(run, synthetic_folder, tm
 
 
 def test_cli_recommend_prints_titles_and_scores_as_json(run, synthetic_folder, capsys):
-    titles = {i.item_id: i.title for i in _table(synthetic_folder, R.ITEMS_FILE)}
-    user = _table(synthetic_folder, R.RATINGS_FILE)[0].user_id
+    titles = {i.item_id: i.title for i in R.read_table(synthetic_folder, R.ITEMS_FILE)}
+    user = R.read_table(synthetic_folder, R.RATINGS_FILE)[0].user_id
     assert cli.main(["recommend", "--user", user, "-k", "4", "--json", "--output", run]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 4
@@ -242,7 +236,7 @@ def test_cli_recommend_needs_all_user_features(run, capsys):
 
 
 def test_cli_similar_lists_other_items(run, synthetic_folder, capsys):
-    item = _table(synthetic_folder, R.RATINGS_FILE)[0].item_id
+    item = R.read_table(synthetic_folder, R.RATINGS_FILE)[0].item_id
     assert cli.main(["similar", "--item", item, "--json", "--output", run]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 10 and item not in [row["item_id"] for row in rows]
