@@ -14,6 +14,7 @@ from data import raw_format as R
 from data import splits
 
 SPLITS = ("train", "eval")
+VALIDATION_SEED = 7
 
 
 def _read_ratings(folder: str) -> List[List[str]]:
@@ -21,17 +22,33 @@ def _read_ratings(folder: str) -> List[List[str]]:
     return [values for _, values in R.read_rows(path, R.RATINGS_COLUMNS)]
 
 
+def _columns(rows: List[List[str]]):
+    return (np.array([r[0] for r in rows]), np.array([r[1] for r in rows]),
+            np.array([int(r[3]) for r in rows]))
+
+
 def protocol_masks(rows: List[List[str]]) -> Dict[str, Callable[[], np.ndarray]]:
     """is_test mask builders by protocol name, over the ratings rows in file order."""
-    users = np.array([r[0] for r in rows])
-    items = np.array([r[1] for r in rows])
-    timestamps = np.array([int(r[3]) for r in rows])
+    users, items, timestamps = _columns(rows)
     masks = {f"u{fold}": (lambda fold=fold: splits.canonical_fold(len(rows), fold))
              for fold in range(1, 6)}
     masks["stratified"] = lambda: splits.stratified_by_item(items)
     masks["cold_start"] = lambda: splits.cold_start_users(users)
     masks["temporal"] = lambda: splits.temporal(timestamps)
     return masks
+
+
+def validation_mask(protocol: str, rows: List[List[str]]) -> np.ndarray:
+    """is_validation over a protocol's TRAIN rows, of the protocol's own kind, with another
+    seed: settings are chosen on these, never on the protocol's test rows."""
+    users, items, timestamps = _columns(rows)
+    if protocol == "stratified":
+        return splits.stratified_by_item(items, seed=VALIDATION_SEED)
+    if protocol == "cold_start":
+        return splits.cold_start_users(users, seed=VALIDATION_SEED)
+    if protocol == "temporal":
+        return splits.temporal(timestamps)
+    return splits.stratified_by_item(items, train_fraction=0.9, seed=VALIDATION_SEED)
 
 
 def write_protocol(source: str, dest: str, rows: List[List[str]], is_test: np.ndarray) -> str:
@@ -57,3 +74,14 @@ def write_protocols(source: str, dest: str, names=None) -> Dict[str, str]:
     masks = protocol_masks(rows)
     return {name: write_protocol(source, os.path.join(dest, name), rows, masks[name]())
             for name in (names or masks)}
+
+
+def write_validation_protocols(protocol_folders: Dict[str, str], dest: str) -> Dict[str, str]:
+    """For each written protocol, a protocol of train/ and eval/ carved from its train/ only."""
+    folders = {}
+    for name, folder in protocol_folders.items():
+        train = os.path.join(folder, SPLITS[0])
+        rows = _read_ratings(train)
+        folders[name] = write_protocol(train, os.path.join(dest, name), rows,
+                                       validation_mask(name, rows))
+    return folders

@@ -8,6 +8,9 @@ through `recommend` (seen items excluded) or, for held-out cold-start users,
 `recommend_with_features`. Writes bench/results/quality.json and quality.md.
 
 Usage: python -m bench.quality_bench --data DIR [--models ...] [--protocols ...] [--config F]
+                                     [--validation]
+With --validation the same runs score on a validation slice carved from each protocol's
+training part (bench/protocols.py) and write quality-validation.*: settings are chosen there.
 """
 
 import argparse
@@ -139,9 +142,12 @@ def main(argv=None) -> int:
     parser.add_argument("--protocols", default=",".join(PROTOCOLS))
     parser.add_argument("--config")
     parser.add_argument("--work", default=None, help="working folder (default: beside data)")
+    parser.add_argument("--validation", action="store_true",
+                        help="score on validation slices of each protocol's training part "
+                             "(to choose settings; the test parts are not read)")
     args = parser.parse_args(argv)
     from bench.pipeline_bench import machine, write_report
-    from bench.protocols import write_protocols
+    from bench.protocols import write_protocols, write_validation_protocols
     from pipeline.cli import _quiet_environment
 
     _quiet_environment(verbose=False)
@@ -152,6 +158,9 @@ def main(argv=None) -> int:
     protocols = args.protocols.split(",")
     models = args.models.split(",")
     folders = write_protocols(data_dir, os.path.join(work, "data"), protocols)
+    if args.validation:
+        work = os.path.join(work, "validation")
+        folders = write_validation_protocols(folders, os.path.join(work, "data"))
     base = load_config(args.config)
     start = time.monotonic()
     results = {p: run_protocol(p, folders[p], os.path.join(work, "runs"), models, base)
@@ -159,7 +168,8 @@ def main(argv=None) -> int:
     report = {"data": data_dir, "models": models, "machine": machine(), "results": results,
               "training": dataclasses.asdict(base.training),
               "wall_seconds": time.monotonic() - start}
-    write_report("quality", report, markdown(report))
+    write_report("quality-validation" if args.validation else "quality", report,
+                 markdown(report))
     return 0
 
 

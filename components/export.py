@@ -53,6 +53,7 @@ class RecommenderModule(tf.Module):
         self.item_vectors = _constant(_with_zero_row(tables.item_vectors), tf.float32)
         self.item_biases = _constant(_with_zero_row(tables.item_biases), tf.float32)
         self.item_rank_biases = _constant(tables.item_rank_biases, tf.float32)
+        self.cold_item_rank_biases = _constant(tables.cold_item_rank_biases, tf.float32)
         self.rank_user_vectors = _constant(_with_zero_row(tables.rank_user_vectors), tf.float32)
         self.rank_item_vectors = _constant(tables.rank_item_vectors, tf.float32)
         self.item_ids = _constant(
@@ -96,9 +97,10 @@ class RecommenderModule(tf.Module):
         return tf.tensor_scatter_nd_update(
             scores, positions, tf.fill([tf.shape(positions)[0]], -np.inf))
 
-    def _rank_scores(self, user_vectors: tf.Tensor) -> tf.Tensor:
+    def _rank_scores(self, user_vectors: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+        known = (index < self._num_users)[:, None]
         return (tf.matmul(user_vectors, self.rank_item_vectors, transpose_b=True)
-                + self.item_rank_biases)
+                + tf.where(known, self.item_rank_biases, self.cold_item_rank_biases))
 
     def _popularity_where_unknown(self, scores, index, num_known) -> tf.Tensor:
         return tf.where((index < num_known)[:, None], scores,
@@ -131,7 +133,7 @@ class RecommenderModule(tf.Module):
     def recommend(self, user_id, k):
         """Top-k unseen items for known users; the most popular items for unknown ones."""
         index = self._transform({F.USER_ID: user_id})[F.USER_INDEX]
-        scores = self._rank_scores(tf.gather(self.rank_user_vectors, index))
+        scores = self._rank_scores(tf.gather(self.rank_user_vectors, index), index)
         scores = self._popularity_where_unknown(scores, index, self._num_users)
         return self._top_k(self._without_seen(scores, index), k)
 
@@ -149,12 +151,12 @@ class RecommenderModule(tf.Module):
             F.ZIP_CODE: zip_code})
         index = transformed[F.USER_INDEX]
         if self.hybrid is not None:
-            vectors, _ = self.hybrid.user_tower(transformed)
+            vectors = self.hybrid.rank_user_vectors(self.hybrid.user_tower(transformed)[0])
         else:
             vectors = tf.where((index < self._num_users)[:, None],
                                tf.gather(self.rank_user_vectors, index),
                                self._group_vectors(self.group_rank_vectors, transformed))
-        return self._top_k(self._without_seen(self._rank_scores(vectors), index), k)
+        return self._top_k(self._without_seen(self._rank_scores(vectors, index), index), k)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_id"), _k])
     def similar_items(self, item_id, k):

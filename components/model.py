@@ -35,18 +35,50 @@ class Vocabularies:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    embedding_dim: int = 32
+    embedding_dim: int = 32  # width of the vectors the rating is computed from
+    # Width of separate vectors the catalog ranking is computed from; 0: rank with the rating
+    # vectors. Separate vectors let each objective shape its own geometry while the content
+    # embeddings stay shared.
+    rank_dim: int = 0
     id_dropout: float = 0.1
-    l2: float = 1e-5
+    l2: float = 1e-5  # L2 of the rating parts and the shared content embeddings
+    rank_l2: Optional[float] = None  # L2 of the ranking parts (None: l2)
+    history_dropout: float = 0.0  # share of a user's history hidden in each training example
+
+    @property
+    def tower_dim(self) -> int:
+        return self.embedding_dim + self.rank_dim
+
+    def tower_regularizer(self) -> tf.keras.regularizers.Regularizer:
+        """The penalty of tables whose columns hold both parts: ranking wants less shrinkage
+        than rating, so each part has its own weight."""
+        rank_l2 = self.l2 if self.rank_l2 is None else self.rank_l2
+        return PartL2(self.l2, rank_l2 if self.rank_dim else self.l2, self.embedding_dim)
 
 
-def _embedding_weights(l2: float) -> dict:
-    """Initializer and regularizer of every embedding table: small, L2-penalized."""
-    return {"initializer": tf.keras.initializers.RandomNormal(stddev=0.01),
-            "regularizer": tf.keras.regularizers.l2(l2) if l2 else None}
+class PartL2(tf.keras.regularizers.Regularizer):
+    """l2·‖W[:, :split]‖² + rank_l2·‖W[:, split:]‖²."""
+
+    def __init__(self, l2: float, rank_l2: float, split: int):
+        self.l2, self.rank_l2, self.split = float(l2), float(rank_l2), int(split)
+
+    def __call__(self, weights):
+        return (self.l2 * tf.reduce_sum(tf.square(weights[:, :self.split]))
+                + self.rank_l2 * tf.reduce_sum(tf.square(weights[:, self.split:])))
+
+    def get_config(self):
+        return {"l2": self.l2, "rank_l2": self.rank_l2, "split": self.split}
 
 
-def _embedding(buckets: int, dim: int, l2: float, name: str) -> tf.keras.layers.Embedding:
+def _embedding_weights(l2) -> dict:
+    """Initializer and regularizer of every embedding table: small, L2-penalized.
+    l2: a weight, or a Regularizer of its own."""
+    if not isinstance(l2, tf.keras.regularizers.Regularizer):
+        l2 = tf.keras.regularizers.l2(l2) if l2 else None
+    return {"initializer": tf.keras.initializers.RandomNormal(stddev=0.01), "regularizer": l2}
+
+
+def _embedding(buckets: int, dim: int, l2, name: str) -> tf.keras.layers.Embedding:
     weights = _embedding_weights(l2)
     return tf.keras.layers.Embedding(buckets, dim, name=name,
                                      embeddings_initializer=weights["initializer"],
@@ -56,7 +88,7 @@ def _embedding(buckets: int, dim: int, l2: float, name: str) -> tf.keras.layers.
 class IdEmbedding(tf.keras.layers.Layer):
     """An id embedding plus bias that is zero for the OOV bucket (and dropped-out ids)."""
 
-    def __init__(self, buckets: int, dim: int, l2: float, id_dropout: float, **kwargs):
+    def __init__(self, buckets: int, dim: int, l2, id_dropout: float, **kwargs):
         super().__init__(**kwargs)
         self._oov_index = buckets - F.OOV_BUCKETS
         self._id_dropout = id_dropout
@@ -93,33 +125,54 @@ class MeanEmbedding(tf.keras.layers.Layer):
 
 
 class HistoryEncoder(tf.keras.layers.Layer):
-    """SVD++-style implicit feedback: |N(u)|^-½ Σ_{j ∈ N(u)} y_j over the items u rated in
-    training. In training each example's own item is taken out of its user's history, so the
-    model cannot learn to find an item in the history it is asked to predict."""
+    """The user's training ratings as a vector, after Koren's integrated model:
+    |N(u)|^-½ Σ_{j ∈ N(u)} (y_j + (r_uj − μ) x_j) — which items they rated (SVD++'s implicit
+    feedback) and how they rated them (a learned item-item neighbourhood). In training each
+    example's own rating is taken out of its user's history, so the model cannot learn to find
+    the answer in the history it is asked to predict from; `dropout` hides a share of the rest
+    in training (as Mult-VAE drops input items), so no vector leans on a few items."""
 
-    def __init__(self, seen_splits: np.ndarray, seen_items: np.ndarray, items: int, dim: int,
-                 l2: float, **kwargs):
+    def __init__(self, seen_splits: np.ndarray, seen_items: np.ndarray,
+                 seen_ratings: np.ndarray, mean_rating: float, items: int, dim: int,
+                 l2, dropout: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self._num_users = len(seen_splits) - 2
+        self._dropout = dropout
         self._splits = tf.Variable(seen_splits, trainable=False, dtype=tf.int64, name="splits")
         self._items = tf.Variable(seen_items, trainable=False, dtype=tf.int64, name="items")
+        self._deviations = tf.Variable(np.asarray(seen_ratings, np.float32) - mean_rating,
+                                       trainable=False, name="deviations")
         self._shape = (items, dim)
         self._l2 = l2
 
     def build(self, input_shape):
-        self.embeddings = self.add_weight(name="embeddings", shape=self._shape,
-                                          **_embedding_weights(self._l2))
+        self.implicit = self.add_weight(name="implicit", shape=self._shape,
+                                        **_embedding_weights(self._l2))
+        self.explicit = self.add_weight(name="explicit", shape=self._shape,
+                                        **_embedding_weights(self._l2))
 
-    def call(self, user_index: tf.Tensor, exclude_items=None) -> tf.Tensor:
-        rows = tf.gather(tf.RaggedTensor.from_row_splits(self._items, self._splits),
-                         tf.minimum(user_index, self._num_users))
-        total = tf.math.unsorted_segment_sum(
-            tf.gather(self.embeddings, rows.flat_values), rows.value_rowids(),
-            tf.shape(user_index, out_type=tf.int64)[0])
-        count = tf.cast(rows.row_lengths(), tf.float32)
+    def _item_terms(self, items: tf.Tensor, deviations: tf.Tensor) -> tf.Tensor:
+        """y_j + (r_uj − μ)·x_j"""
+        return (tf.gather(self.implicit, items)
+                + deviations[:, None] * tf.gather(self.explicit, items))
+
+    def call(self, user_index: tf.Tensor, exclude_items=None, training=False) -> tf.Tensor:
+        """exclude_items: each row's own item, left out of its history (in training)."""
+        positions = tf.gather(
+            tf.RaggedTensor.from_row_splits(tf.range(tf.size(self._items, out_type=tf.int64)),
+                                            self._splits),
+            tf.minimum(user_index, self._num_users))
+        rows, items = positions.value_rowids(), tf.gather(self._items, positions.flat_values)
+        keep = tf.ones_like(items, tf.float32)
         if exclude_items is not None:
-            total -= tf.gather(self.embeddings, tf.minimum(exclude_items, self._shape[0] - 1))
-            count -= 1.0
+            keep *= tf.cast(items != tf.gather(exclude_items, rows), tf.float32)
+        if training and self._dropout:
+            keep *= tf.cast(tf.random.uniform(tf.shape(keep)) >= self._dropout, tf.float32)
+        batch = tf.shape(user_index, out_type=tf.int64)[0]
+        total = tf.math.unsorted_segment_sum(
+            self._item_terms(items, tf.gather(self._deviations, positions.flat_values))
+            * keep[:, None], rows, batch)
+        count = tf.math.unsorted_segment_sum(keep, rows, batch)
         return total * tf.math.rsqrt(tf.maximum(count, 1.0))[:, None]
 
 
@@ -143,20 +196,23 @@ class UserTower(tf.keras.layers.Layer):
     def __init__(self, vocab: Vocabularies, config: ModelConfig,
                  history: Optional[HistoryEncoder] = None, **kwargs):
         super().__init__(**kwargs)
-        dim, l2 = config.embedding_dim, config.l2
+        dim, l2 = config.tower_dim, config.l2
         self.history = history
-        self.ids = IdEmbedding(vocab.users, dim, l2, config.id_dropout, name="user_id")
+        self.ids = IdEmbedding(vocab.users, dim, config.tower_regularizer(), config.id_dropout,
+                               name="user_id")
         self.age = _embedding(vocab.age_buckets, 4, l2, "age")
         self.gender = _embedding(vocab.genders, 2, l2, "gender")
         self.occupation = _embedding(vocab.occupations, 8, l2, "occupation")
         self.zip_prefix = _embedding(vocab.zip_prefixes, 8, l2, "zip_prefix")
         self.content = ContentEncoder(dim, name="demographics")
 
-    def call(self, features: Features, training=False, exclude_items=None
-             ) -> Tuple[tf.Tensor, tf.Tensor]:
+    def call(self, features: Features, training=False, exclude_items=None,
+             known=None) -> Tuple[tf.Tensor, tf.Tensor]:
+        """known: the ids.known() mask to use (default: drawn here)."""
         # A dropped-out id hides the user's history too: in training they look exactly like
         # the users the model never saw, who have neither.
-        known = self.ids.known(features[F.USER_INDEX], training)
+        if known is None:
+            known = self.ids.known(features[F.USER_INDEX], training)
         id_vector, id_bias = self.ids(features[F.USER_INDEX], known=known)
         content_vector, content_bias = self.content([
             self.age(features[F.AGE_BUCKET]),
@@ -166,7 +222,8 @@ class UserTower(tf.keras.layers.Layer):
         ])
         vector = id_vector + content_vector
         if self.history is not None:
-            vector += self.history(features[F.USER_INDEX], exclude_items) * known[:, None]
+            vector += self.history(features[F.USER_INDEX], exclude_items,
+                                   training) * known[:, None]
         return vector, id_bias + content_bias
 
 
@@ -175,8 +232,9 @@ class ItemTower(tf.keras.layers.Layer):
 
     def __init__(self, vocab: Vocabularies, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
-        dim, l2 = config.embedding_dim, config.l2
-        self.ids = IdEmbedding(vocab.items, dim, l2, config.id_dropout, name="item_id")
+        dim, l2 = config.tower_dim, config.l2
+        self.ids = IdEmbedding(vocab.items, dim, config.tower_regularizer(), config.id_dropout,
+                               name="item_id")
         self.genres = MeanEmbedding(vocab.genres, 8, l2, name="genres")
         self.year = _embedding(vocab.year_buckets, 4, l2, "year")
         self.content = ContentEncoder(dim, name="content")
@@ -191,54 +249,82 @@ class ItemTower(tf.keras.layers.Layer):
 class HybridModel(tf.keras.Model):
     """Rates (user, item) pairs and ranks the whole catalog for a user, from shared towers.
 
-    Two objectives at once: the rating error (MSE) of global + biases + ⟨u, v⟩, and a
-    retrieval objective on implicit positives — every rated item — as a softmax over the whole
-    catalog with logits s·⟨u, v_j⟩ + rank_bias_j. The catalog is small enough (thousands of
-    items) for the exact softmax, so no sampling bias needs correcting.
+    Each tower's vector holds a rating part (the first `embedding_dim` values) and, when
+    `rank_dim` > 0, a ranking part. Two objectives at once: the rating error (MSE) of
+    global + biases + ⟨u, v⟩ over the rating parts, and a retrieval objective on implicit
+    positives — every rated item — as a softmax over the whole catalog with logits
+    s·⟨u, v_j⟩ + rank_bias_j over the ranking parts. The catalog is small enough (thousands of
+    items) for the exact softmax, so no sampling bias needs correcting. Users whose id is
+    unknown (or dropped out in training) get item biases of their own, `cold_rank_bias`: what
+    is popular among strangers, to which their demographics add.
     """
 
     def __init__(self, vocab: Vocabularies, config: ModelConfig, mean_rating: float,
                  candidates: Features, rating_weight: float = 1.0,
-                 retrieval_weight: float = 0.0, history=None, **kwargs):
-        """history: (seen_splits, seen_items) of the training ratings, to encode each user's
-        rated items (None: no history encoder)."""
+                 retrieval_weight: float = 0.0, history=None, popularity=None, **kwargs):
+        """history: (seen_splits, seen_items, seen_ratings) of the training ratings, to encode
+        each user's ratings (None: no history encoder). popularity: each item's share of the
+        training ratings; both rank biases start at its log, the softmax's answer for a user
+        it knows nothing about, so the cold biases begin where popularity ranks."""
         super().__init__(**kwargs)
         history_encoder = None if history is None else HistoryEncoder(
-            *history, items=vocab.items, dim=config.embedding_dim, l2=config.l2, name="history")
+            *history, mean_rating=mean_rating, items=vocab.items, dim=config.tower_dim,
+            l2=config.tower_regularizer(), dropout=config.history_dropout, name="history")
         self.user_tower = UserTower(vocab, config, history_encoder, name="user_tower")
         self.item_tower = ItemTower(vocab, config, name="item_tower")
         self.global_bias = tf.Variable(mean_rating, dtype=tf.float32, name="global_bias")
-        self.rank_bias = tf.Variable(tf.zeros([vocab.items - F.OOV_BUCKETS]), name="rank_bias")
-        # A learned inverse temperature lets the softmax sharpen without inflating the
-        # vectors the rating shares.
+        start = (np.zeros(vocab.items - F.OOV_BUCKETS, np.float32) if popularity is None
+                 else np.log(np.maximum(popularity, 1e-6)).astype(np.float32))
+        self.rank_bias = tf.Variable(start, name="rank_bias")
+        self.cold_rank_bias = tf.Variable(start, name="cold_rank_bias")
+        # A learned inverse temperature lets the softmax sharpen without inflating the vectors.
         self.rank_scale = tf.Variable(1.0, name="rank_scale")
         self._candidates = candidates
         self._num_items = vocab.items - F.OOV_BUCKETS
+        self._rating_dim = config.embedding_dim
+        self._separate_rank = config.rank_dim > 0
         self._rating_weight = rating_weight
         self._retrieval_weight = retrieval_weight
         self.rating_loss = tf.keras.metrics.Mean(name="rating_mse")
         self.retrieval_loss = tf.keras.metrics.Mean(name="retrieval_loss")
 
+    def rating_part(self, vectors: tf.Tensor) -> tf.Tensor:
+        return vectors[:, :self._rating_dim]
+
+    def rank_part(self, vectors: tf.Tensor) -> tf.Tensor:
+        return vectors[:, self._rating_dim:] if self._separate_rank else vectors
+
+    def rank_user_vectors(self, user_vectors: tf.Tensor) -> tf.Tensor:
+        """Tower outputs → the user vectors the catalog is ranked by (⟨·, rank item⟩ + bias)."""
+        return self.rank_scale * self.rank_part(user_vectors)
+
     def call(self, features: Features, training=False) -> tf.Tensor:
         user_vector, user_bias = self.user_tower(features, training=training)
         item_vector, item_bias = self.item_tower(features, training=training)
-        return self.rating(features, user_vector, user_bias, item_vector, item_bias, training)
+        return self.rating(user_vector, user_bias, item_vector, item_bias)
 
-    def rating(self, features, user_vector, user_bias, item_vector, item_bias, training=False):
-        return (self.global_bias + user_bias + item_bias
-                + tf.reduce_sum(user_vector * item_vector, axis=1))
+    def rating(self, user_vector, user_bias, item_vector, item_bias) -> tf.Tensor:
+        return (self.global_bias + user_bias + item_bias + tf.reduce_sum(
+            self.rating_part(user_vector) * self.rating_part(item_vector), axis=1))
 
-    def catalog_logits(self, user_vectors: tf.Tensor) -> tf.Tensor:
+    def rank_biases(self, known: tf.Tensor) -> tf.Tensor:
+        """[users, items] item biases: rank_bias for known users, cold_rank_bias for others."""
+        return tf.where(known[:, None] > 0, self.rank_bias, self.cold_rank_bias)
+
+    def catalog_logits(self, user_vectors: tf.Tensor, known: tf.Tensor) -> tf.Tensor:
+        """known: 1.0 where the user's id is known (the user tower's mask)."""
         item_vectors, _ = self.item_tower(self._candidates)
-        return (self.rank_scale * tf.matmul(user_vectors, item_vectors, transpose_b=True)
-                + self.rank_bias)
+        return (tf.matmul(self.rank_user_vectors(user_vectors), self.rank_part(item_vectors),
+                          transpose_b=True)
+                + self.rank_biases(known))
 
     def _objectives(self, features: Features, labels: tf.Tensor, training: bool):
+        known_users = self.user_tower.ids.known(features[F.USER_INDEX], training)
         user_vector, user_bias = self.user_tower(
-            features, training=training,
+            features, training=training, known=known_users,
             exclude_items=features[F.ITEM_INDEX] if training else None)
         item_vector, item_bias = self.item_tower(features, training=training)
-        rating = self.rating(features, user_vector, user_bias, item_vector, item_bias, training)
+        rating = self.rating(user_vector, user_bias, item_vector, item_bias)
         rating_loss = tf.reduce_mean(tf.square(labels - rating))
         if not self._retrieval_weight:
             return rating_loss, tf.constant(0.0)
@@ -246,7 +332,7 @@ class HybridModel(tf.keras.Model):
         known = tf.cast(positives < self._num_items, tf.float32)
         cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
             labels=tf.minimum(positives, self._num_items - 1),
-            logits=self.catalog_logits(user_vector))
+            logits=self.catalog_logits(user_vector, known_users))
         retrieval_loss = tf.reduce_sum(cross_entropy * known) / tf.maximum(
             tf.reduce_sum(known), 1.0)
         return rating_loss, retrieval_loss

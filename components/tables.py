@@ -28,10 +28,14 @@ class TableModel:
     item_rank_biases: np.ndarray  # [num_items]
     rank_user_vectors: Optional[np.ndarray] = None  # [num_users, rank_dim]
     rank_item_vectors: Optional[np.ndarray] = None  # [num_items, rank_dim]
+    # Item biases of the ranking for users the model never saw (default: item_rank_biases).
+    cold_item_rank_biases: Optional[np.ndarray] = None  # [num_items]
 
     def __post_init__(self):
         if self.rank_user_vectors is None:
             self.rank_user_vectors, self.rank_item_vectors = self.user_vectors, self.item_vectors
+        if self.cold_item_rank_biases is None:
+            self.cold_item_rank_biases = self.item_rank_biases
 
     def ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return (self.global_bias + self.user_biases[users] + self.item_biases[items]

@@ -5,7 +5,7 @@ examples and exports the same signatures, so the Evaluator and the CLI treat the
 """
 
 import dataclasses
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -38,8 +38,11 @@ class TrainingConfig:
     batch_size: int = 1024
     learning_rate: float = 0.003
     embedding_dim: int = 64
+    rank_dim: int = 0  # > 0: separate ranking vectors of this width (0: share the rating ones)
     id_dropout: float = 0.1
-    l2: float = 3e-5
+    l2: float = 3e-5  # rating parts and shared content embeddings
+    rank_l2: Optional[float] = None  # ranking parts (None: l2)
+    history_dropout: float = 0.0
     rating_weight: float = 1.0
     retrieval_weight: float = 1.0
     user_history: bool = True  # encode each user's rated items in the user tower (SVD++-style)
@@ -89,10 +92,13 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, evaluation: tf.data.Dataset):
     """Trains the two-objective hybrid; returns it with its known ids' tower outputs."""
     model = HybridModel(
-        vocab, ModelConfig(config.embedding_dim, config.id_dropout, config.l2),
+        vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
+                           config.rank_l2, config.history_dropout),
         mean_rating=catalog.mean_rating, candidates=catalog.item_inputs(),
         rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
-        history=(catalog.seen_splits, catalog.seen_items) if config.user_history else None)
+        history=((catalog.seen_splits, catalog.seen_items, catalog.seen_ratings)
+                 if config.user_history else None),
+        popularity=catalog.popularity)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
     history = model.fit(train, epochs=config.epochs, validation_data=evaluation, verbose=0)
     logging.info("Training history: %s", history.history)
@@ -101,11 +107,12 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     item_vectors, item_biases = model.item_tower(items)
     tables = TableModel(
         global_bias=float(model.global_bias.numpy()),
-        user_vectors=user_vectors.numpy(), user_biases=user_biases.numpy(),
-        item_vectors=item_vectors.numpy(), item_biases=item_biases.numpy(),
+        user_vectors=model.rating_part(user_vectors).numpy(), user_biases=user_biases.numpy(),
+        item_vectors=model.rating_part(item_vectors).numpy(), item_biases=item_biases.numpy(),
         item_rank_biases=model.rank_bias.numpy(),
-        rank_user_vectors=model.rank_scale.numpy() * user_vectors.numpy(),
-        rank_item_vectors=item_vectors.numpy())
+        cold_item_rank_biases=model.cold_rank_bias.numpy(),
+        rank_user_vectors=model.rank_user_vectors(user_vectors).numpy(),
+        rank_item_vectors=model.rank_part(item_vectors).numpy())
     return model, tables
 
 

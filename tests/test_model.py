@@ -70,7 +70,7 @@ def test_catalog_logits_score_every_known_item():
     model = _model()
     features, _ = _batch(4)
     user_vectors, _ = model.user_tower(features)
-    assert model.catalog_logits(user_vectors).shape == (4, VOCAB.items - 1)
+    assert model.catalog_logits(user_vectors, tf.ones([4])).shape == (4, VOCAB.items - 1)
 
 
 def test_oov_ids_contribute_nothing():
@@ -120,3 +120,82 @@ def test_catalog_pass_collects_ids_seen_pairs_and_popularity():
     first = int(np.flatnonzero(items == item)[0])
     assert sorted(catalog.item_genres[item]) == sorted(
         features[F.GENRE_INDICES].values.numpy()[2 * first:2 * first + 2])
+
+
+def test_history_without_own_rating_equals_history_that_never_had_it():
+    from components.model import HistoryEncoder
+
+    splits, items, ratings = np.array([0, 3, 3]), np.array([0, 1, 2]), np.array([5.0, 1.0, 4.0])
+    full = HistoryEncoder(splits, items, ratings, mean_rating=3.0, items=4, dim=3, l2=0.0)
+    excluded = full(tf.constant([0], tf.int64), exclude_items=tf.constant([1], tf.int64))
+    shorter = HistoryEncoder(np.array([0, 2, 2]), np.array([0, 2]), np.array([5.0, 4.0]),
+                             mean_rating=3.0, items=4, dim=3, l2=0.0)
+    shorter(tf.constant([0], tf.int64))
+    shorter.implicit.assign(full.implicit)
+    shorter.explicit.assign(full.explicit)
+    np.testing.assert_allclose(excluded.numpy(), shorter(tf.constant([0], tf.int64)).numpy(),
+                               atol=1e-6)
+
+
+def test_history_depends_on_how_items_were_rated():
+    from components.model import HistoryEncoder
+
+    def encode(ratings):
+        tf.keras.utils.set_random_seed(0)
+        return HistoryEncoder(np.array([0, 2, 2]), np.array([0, 1]), np.array(ratings),
+                              mean_rating=3.0, items=3, dim=4, l2=0.0)(
+            tf.constant([0], tf.int64)).numpy()
+
+    assert not np.allclose(encode([5.0, 1.0]), encode([1.0, 5.0]))
+
+
+def test_rank_part_is_separate_from_the_rating_part():
+    model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0),
+                        mean_rating=3.0, candidates=_candidates(), retrieval_weight=1.0)
+    features, _ = _batch(5)
+    user_vectors, _ = model.user_tower(features)
+    assert user_vectors.shape == (5, 12)
+    assert model.rating_part(user_vectors).shape == (5, 8)
+    model.rank_scale.assign(2.0)
+    np.testing.assert_allclose(model.rank_user_vectors(user_vectors).numpy(),
+                               2.0 * user_vectors.numpy()[:, 8:])
+    assert model.catalog_logits(user_vectors, tf.ones([5])).shape == (5, VOCAB.items - 1)
+
+
+def test_users_without_a_known_id_are_ranked_with_the_cold_biases():
+    model = _model()
+    model.rank_bias.assign(tf.range(VOCAB.items - 1, dtype=tf.float32))
+    model.cold_rank_bias.assign(-tf.range(VOCAB.items - 1, dtype=tf.float32))
+    biases = model.rank_biases(tf.constant([1.0, 0.0])).numpy()
+    np.testing.assert_array_equal(biases[0], np.arange(VOCAB.items - 1))
+    np.testing.assert_array_equal(biases[1], -np.arange(VOCAB.items - 1))
+
+
+def test_rating_and_ranking_parts_are_penalized_by_their_own_weights():
+    from components.model import PartL2
+
+    weights = tf.constant([[1.0, 2.0, 3.0], [0.0, 1.0, 1.0]])
+    np.testing.assert_allclose(PartL2(0.5, 0.1, split=2)(weights).numpy(),
+                               0.5 * (1 + 4 + 0 + 1) + 0.1 * (9 + 1))
+
+
+def test_rank_biases_start_at_log_popularity():
+    popularity = np.arange(1, VOCAB.items, dtype=np.float32)
+    popularity /= popularity.sum()
+    model = HybridModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.0,
+                        candidates=_candidates(), retrieval_weight=1.0, popularity=popularity)
+    for known in (1.0, 0.0):
+        np.testing.assert_allclose(model.rank_biases(tf.constant([known])).numpy()[0],
+                                   np.log(popularity), rtol=1e-6)
+
+
+def test_history_dropout_hides_items_only_in_training():
+    from components.model import HistoryEncoder
+
+    encoder = HistoryEncoder(np.array([0, 4, 4]), np.arange(4), np.full(4, 4.0),
+                             mean_rating=3.0, items=5, dim=3, l2=0.0, dropout=0.5)
+    user = tf.constant([0], tf.int64)
+    served = encoder(user).numpy()
+    np.testing.assert_allclose(encoder(user).numpy(), served)
+    draws = [encoder(user, training=True).numpy() for _ in range(20)]
+    assert any(not np.allclose(draw, served) for draw in draws)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bench.protocols import SPLITS, write_protocols
+from bench.protocols import SPLITS, write_protocols, write_validation_protocols
 from data import raw_format as R
 from data import synthetic
 from data.validate import validate_folder
@@ -40,3 +40,17 @@ def test_cold_start_users_never_appear_in_train(source, tmp_path):
     train_users = {line.split(",")[0] for line in _lines(os.path.join(folder, "train"))}
     test_users = {line.split(",")[0] for line in _lines(os.path.join(folder, "eval"))}
     assert test_users and not train_users & test_users
+
+
+def test_validation_slices_come_from_the_train_part_only(source, tmp_path):
+    folders = write_protocols(source, str(tmp_path / "test"))
+    validation = write_validation_protocols(folders, str(tmp_path / "validation"))
+    assert sorted(validation) == sorted(folders)
+    for name, folder in validation.items():
+        train = _lines(os.path.join(folders[name], "train"))
+        fit, held = (_lines(os.path.join(folder, split)) for split in SPLITS)
+        assert sorted(fit + held) == sorted(train), name
+        assert fit and held, name
+    cold = validation["cold_start"]
+    assert not ({line.split(",")[0] for line in _lines(os.path.join(cold, "train"))}
+                & {line.split(",")[0] for line in _lines(os.path.join(cold, "eval"))})
