@@ -43,7 +43,6 @@ class ModelConfig:
     id_dropout: float = 0.1
     l2: float = 1e-5  # L2 of the rating parts and the shared content embeddings
     rank_l2: Optional[float] = None  # L2 of the ranking parts (None: l2)
-    history_dropout: float = 0.0  # share of a user's history hidden in each training example
 
     @property
     def tower_dim(self) -> int:
@@ -129,15 +128,13 @@ class HistoryEncoder(tf.keras.layers.Layer):
     |N(u)|^-½ Σ_{j ∈ N(u)} (y_j + (r_uj − μ) x_j) — which items they rated (SVD++'s implicit
     feedback) and how they rated them (a learned item-item neighbourhood). In training each
     example's own rating is taken out of its user's history, so the model cannot learn to find
-    the answer in the history it is asked to predict from; `dropout` hides a share of the rest
-    in training (as Mult-VAE drops input items), so no vector leans on a few items."""
+    the answer in the history it is asked to predict from."""
 
     def __init__(self, seen_splits: np.ndarray, seen_items: np.ndarray,
                  seen_ratings: np.ndarray, mean_rating: float, items: int, dim: int,
-                 l2, dropout: float = 0.0, **kwargs):
+                 l2, **kwargs):
         super().__init__(**kwargs)
         self._num_users = len(seen_splits) - 2
-        self._dropout = dropout
         self._splits = tf.Variable(seen_splits, trainable=False, dtype=tf.int64, name="splits")
         self._items = tf.Variable(seen_items, trainable=False, dtype=tf.int64, name="items")
         self._deviations = tf.Variable(np.asarray(seen_ratings, np.float32) - mean_rating,
@@ -156,7 +153,7 @@ class HistoryEncoder(tf.keras.layers.Layer):
         return (tf.gather(self.implicit, items)
                 + deviations[:, None] * tf.gather(self.explicit, items))
 
-    def call(self, user_index: tf.Tensor, exclude_items=None, training=False) -> tf.Tensor:
+    def call(self, user_index: tf.Tensor, exclude_items=None) -> tf.Tensor:
         """exclude_items: each row's own item, left out of its history (in training)."""
         positions = tf.gather(
             tf.RaggedTensor.from_row_splits(tf.range(tf.size(self._items, out_type=tf.int64)),
@@ -165,9 +162,7 @@ class HistoryEncoder(tf.keras.layers.Layer):
         rows, items = positions.value_rowids(), tf.gather(self._items, positions.flat_values)
         keep = tf.ones_like(items, tf.float32)
         if exclude_items is not None:
-            keep *= tf.cast(items != tf.gather(exclude_items, rows), tf.float32)
-        if training and self._dropout:
-            keep *= tf.cast(tf.random.uniform(tf.shape(keep)) >= self._dropout, tf.float32)
+            keep = tf.cast(items != tf.gather(exclude_items, rows), tf.float32)
         batch = tf.shape(user_index, out_type=tf.int64)[0]
         total = tf.math.unsorted_segment_sum(
             self._item_terms(items, tf.gather(self._deviations, positions.flat_values))
@@ -222,8 +217,7 @@ class UserTower(tf.keras.layers.Layer):
         ])
         vector = id_vector + content_vector
         if self.history is not None:
-            vector += self.history(features[F.USER_INDEX], exclude_items,
-                                   training) * known[:, None]
+            vector += self.history(features[F.USER_INDEX], exclude_items) * known[:, None]
         return vector, id_bias + content_bias
 
 
@@ -246,37 +240,73 @@ class ItemTower(tf.keras.layers.Layer):
         return id_vector + content_vector, id_bias + content_bias
 
 
+class SoftmaxRetrieval(tf.keras.layers.Layer):
+    """Cross-entropy of each positive against the whole catalog (logits s·⟨u, v_j⟩ + b_j)."""
+
+    def initial_biases(self, popularity: np.ndarray) -> np.ndarray:
+        """log-popularity: the softmax's answer for a user it knows nothing about."""
+        return np.log(np.maximum(popularity, 1e-6)).astype(np.float32)
+
+    def call(self, scores: tf.Tensor, positives: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positives, logits=scores)
+
+
+class WeightedSquaresRetrieval(tf.keras.layers.Layer):
+    """The implicit-feedback objective of weighted ALS, by gradient descent:
+    (1 − s_ui)² for the positive, plus w0 · Σ_j s_uj² over the whole catalog, every item pulled
+    toward 0 with weight w0. The catalog term is divided by the user's number of positives, so
+    each user's unobserved items count once per epoch, as in ALS."""
+
+    def __init__(self, positives_per_user: np.ndarray, unobserved_weight: float, **kwargs):
+        super().__init__(**kwargs)
+        self._counts = tf.constant(np.maximum(positives_per_user, 1), tf.float32)
+        self._unobserved_weight = unobserved_weight
+
+    def initial_biases(self, popularity: np.ndarray) -> np.ndarray:
+        """Popularity scaled to the targets' range: a user it knows nothing about starts with
+        the popularity ranking."""
+        return (popularity / max(float(np.max(popularity)), 1e-12)).astype(np.float32)
+
+    def call(self, scores: tf.Tensor, positives: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
+        positive = tf.gather(scores, positives, batch_dims=1)
+        counts = tf.gather(self._counts, tf.minimum(users, tf.size(self._counts, tf.int64) - 1))
+        return (tf.square(1.0 - positive)
+                + self._unobserved_weight / counts * tf.reduce_sum(tf.square(scores), axis=1))
+
+
 class HybridModel(tf.keras.Model):
     """Rates (user, item) pairs and ranks the whole catalog for a user, from shared towers.
 
     Each tower's vector holds a rating part (the first `embedding_dim` values) and, when
     `rank_dim` > 0, a ranking part. Two objectives at once: the rating error (MSE) of
     global + biases + ⟨u, v⟩ over the rating parts, and a retrieval objective on implicit
-    positives — every rated item — as a softmax over the whole catalog with logits
-    s·⟨u, v_j⟩ + rank_bias_j over the ranking parts. The catalog is small enough (thousands of
-    items) for the exact softmax, so no sampling bias needs correcting. Users whose id is
-    unknown (or dropped out in training) get item biases of their own, `cold_rank_bias`: what
-    is popular among strangers, to which their demographics add.
+    positives — every rated item — over the whole catalog's scores s·⟨u, v_j⟩ + rank_bias_j
+    from the ranking parts (`retrieval`: a task above). The catalog is small enough (thousands
+    of items) to score exactly, so no sampling bias needs correcting. Users whose id is unknown
+    (or dropped out in training) are ranked from a fixed popularity prior, `cold_rank_bias`,
+    plus what their demographics add: the content parts learn only the correction.
     """
 
     def __init__(self, vocab: Vocabularies, config: ModelConfig, mean_rating: float,
                  candidates: Features, rating_weight: float = 1.0,
-                 retrieval_weight: float = 0.0, history=None, popularity=None, **kwargs):
-        """history: (seen_splits, seen_items, seen_ratings) of the training ratings, to encode
-        each user's ratings (None: no history encoder). popularity: each item's share of the
-        training ratings; both rank biases start at its log, the softmax's answer for a user
-        it knows nothing about, so the cold biases begin where popularity ranks."""
+                 retrieval_weight: float = 0.0, retrieval=None, history=None,
+                 popularity=None, **kwargs):
+        """retrieval: the retrieval task (default SoftmaxRetrieval). history: (seen_splits,
+        seen_items, seen_ratings) of the training ratings, to encode each user's ratings (None:
+        no history encoder). popularity: each item's share of the training ratings; both rank
+        biases start where the task ranks by popularity, and the cold ones stay there."""
         super().__init__(**kwargs)
         history_encoder = None if history is None else HistoryEncoder(
             *history, mean_rating=mean_rating, items=vocab.items, dim=config.tower_dim,
-            l2=config.tower_regularizer(), dropout=config.history_dropout, name="history")
+            l2=config.tower_regularizer(), name="history")
         self.user_tower = UserTower(vocab, config, history_encoder, name="user_tower")
         self.item_tower = ItemTower(vocab, config, name="item_tower")
         self.global_bias = tf.Variable(mean_rating, dtype=tf.float32, name="global_bias")
+        self.retrieval = retrieval or SoftmaxRetrieval(name="retrieval")
         start = (np.zeros(vocab.items - F.OOV_BUCKETS, np.float32) if popularity is None
-                 else np.log(np.maximum(popularity, 1e-6)).astype(np.float32))
+                 else self.retrieval.initial_biases(popularity))
         self.rank_bias = tf.Variable(start, name="rank_bias")
-        self.cold_rank_bias = tf.Variable(start, name="cold_rank_bias")
+        self.cold_rank_bias = tf.Variable(start, name="cold_rank_bias", trainable=False)
         # A learned inverse temperature lets the softmax sharpen without inflating the vectors.
         self.rank_scale = tf.Variable(1.0, name="rank_scale")
         self._candidates = candidates
@@ -330,11 +360,10 @@ class HybridModel(tf.keras.Model):
             return rating_loss, tf.constant(0.0)
         positives = features[F.ITEM_INDEX]
         known = tf.cast(positives < self._num_items, tf.float32)
-        cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=tf.minimum(positives, self._num_items - 1),
-            logits=self.catalog_logits(user_vector, known_users))
-        retrieval_loss = tf.reduce_sum(cross_entropy * known) / tf.maximum(
-            tf.reduce_sum(known), 1.0)
+        losses = self.retrieval(self.catalog_logits(user_vector, known_users),
+                                tf.minimum(positives, self._num_items - 1),
+                                features[F.USER_INDEX])
+        retrieval_loss = tf.reduce_sum(losses * known) / tf.maximum(tf.reduce_sum(known), 1.0)
         return rating_loss, retrieval_loss
 
     def train_step(self, data):

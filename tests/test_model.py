@@ -187,15 +187,47 @@ def test_rank_biases_start_at_log_popularity():
     for known in (1.0, 0.0):
         np.testing.assert_allclose(model.rank_biases(tf.constant([known])).numpy()[0],
                                    np.log(popularity), rtol=1e-6)
+    trainable = {id(v) for v in model.trainable_variables}
+    assert id(model.rank_bias) in trainable and id(model.cold_rank_bias) not in trainable
 
 
-def test_history_dropout_hides_items_only_in_training():
-    from components.model import HistoryEncoder
+def test_softmax_retrieval_is_cross_entropy_over_the_catalog():
+    from components.model import SoftmaxRetrieval
 
-    encoder = HistoryEncoder(np.array([0, 4, 4]), np.arange(4), np.full(4, 4.0),
-                             mean_rating=3.0, items=5, dim=3, l2=0.0, dropout=0.5)
-    user = tf.constant([0], tf.int64)
-    served = encoder(user).numpy()
-    np.testing.assert_allclose(encoder(user).numpy(), served)
-    draws = [encoder(user, training=True).numpy() for _ in range(20)]
-    assert any(not np.allclose(draw, served) for draw in draws)
+    scores = tf.constant([[2.0, 0.0, 0.0]])
+    loss = SoftmaxRetrieval()(scores, tf.constant([0], tf.int64), tf.constant([0], tf.int64))
+    np.testing.assert_allclose(loss.numpy(), [-np.log(np.exp(2) / (np.exp(2) + 2))], rtol=1e-6)
+
+
+def test_weighted_squares_retrieval_matches_hand_computation():
+    from components.model import WeightedSquaresRetrieval
+
+    task = WeightedSquaresRetrieval(np.array([2, 4]), unobserved_weight=0.5)
+    scores = tf.constant([[0.5, 0.2, 0.0], [1.0, 0.0, 0.4]])
+    loss = task(scores, tf.constant([0, 2], tf.int64), tf.constant([0, 1], tf.int64)).numpy()
+    np.testing.assert_allclose(loss, [(1 - 0.5) ** 2 + 0.5 / 2 * (0.25 + 0.04),
+                                      (1 - 0.4) ** 2 + 0.5 / 4 * (1.0 + 0.16)], rtol=1e-6)
+
+
+def test_every_task_starts_strangers_on_the_popularity_ranking():
+    from components.model import SoftmaxRetrieval, WeightedSquaresRetrieval
+
+    popularity = np.array([0.1, 0.5, 0.0, 0.4])
+    for task in (SoftmaxRetrieval(), WeightedSquaresRetrieval(np.array([1]), 0.2)):
+        biases = task.initial_biases(popularity)
+        assert list(np.argsort(-biases)) == list(np.argsort(-popularity))
+
+
+def test_weighted_squares_training_reduces_both_losses():
+    from components.model import WeightedSquaresRetrieval
+
+    model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0),
+                        mean_rating=3.0, candidates=_candidates(), retrieval_weight=1.0,
+                        retrieval=WeightedSquaresRetrieval(np.full(VOCAB.users - 1, 6), 0.2))
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
+    features, labels = _batch(64)
+    before = model.evaluate(features, labels, verbose=0, return_dict=True)
+    model.fit(features, labels, epochs=30, batch_size=64, verbose=0)
+    after = model.evaluate(features, labels, verbose=0, return_dict=True)
+    assert after["rating_mse"] < 0.5 * before["rating_mse"]
+    assert after["retrieval_loss"] < 0.8 * before["retrieval_loss"]
