@@ -97,8 +97,10 @@ def run_protocol(protocol: str, protocol_dir: str, work_dir: str, models, base_c
 
 def markdown(report) -> str:
     results, models = report["results"], report["models"]
-    lines = [f"Quality benchmark on MovieLens-100K — {report['machine']['cpu']}, "
-             f"{report['machine']['cores']} cores", ""]
+    scored_on = ("validation slices of each protocol's training part"
+                 if report.get("validation") else "each protocol's test part")
+    lines = [f"Quality benchmark on MovieLens-100K, scored on {scored_on} — "
+             f"{report['machine']['cpu']}, {report['machine']['cores']} cores", ""]
     header = ["model"]
     rows = {m: [m] for m in models}
 
@@ -166,6 +168,7 @@ def main(argv=None) -> int:
     results = {p: run_protocol(p, folders[p], os.path.join(work, "runs"), models, base)
                for p in protocols}
     report = {"data": data_dir, "models": models, "machine": machine(), "results": results,
+              "validation": args.validation,
               "training": dataclasses.asdict(base.training),
               "wall_seconds": time.monotonic() - start}
     write_report("quality-validation" if args.validation else "quality", report,

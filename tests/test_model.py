@@ -54,13 +54,17 @@ def test_model_predicts_one_rating_per_example():
     np.testing.assert_allclose(ratings.numpy(), 3.5, atol=0.1)  # starts near the mean
 
 
-def test_training_steps_reduce_both_losses():
-    model = _model(mean_rating=3.0, id_dropout=0.0, retrieval_weight=1.0)
+def _losses_before_and_after_training(model):
     model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
     features, labels = _batch(64)
     before = model.evaluate(features, labels, verbose=0, return_dict=True)
     model.fit(features, labels, epochs=30, batch_size=64, verbose=0)
-    after = model.evaluate(features, labels, verbose=0, return_dict=True)
+    return before, model.evaluate(features, labels, verbose=0, return_dict=True)
+
+
+def test_training_steps_reduce_both_losses():
+    before, after = _losses_before_and_after_training(
+        _model(mean_rating=3.0, id_dropout=0.0, retrieval_weight=1.0))
     assert after["rating_mse"] < 0.5 * before["rating_mse"]
     assert after["retrieval_loss"] < 0.8 * before["retrieval_loss"]
     np.testing.assert_allclose(before["retrieval_loss"], np.log(VOCAB.items - 1), rtol=0.05)
@@ -224,10 +228,6 @@ def test_weighted_squares_training_reduces_both_losses():
     model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0),
                         mean_rating=3.0, candidates=_candidates(), retrieval_weight=1.0,
                         retrieval=WeightedSquaresRetrieval(np.full(VOCAB.users - 1, 6), 0.2))
-    model.compile(optimizer=tf.keras.optimizers.Adam(0.05))
-    features, labels = _batch(64)
-    before = model.evaluate(features, labels, verbose=0, return_dict=True)
-    model.fit(features, labels, epochs=30, batch_size=64, verbose=0)
-    after = model.evaluate(features, labels, verbose=0, return_dict=True)
+    before, after = _losses_before_and_after_training(model)
     assert after["rating_mse"] < 0.5 * before["rating_mse"]
     assert after["retrieval_loss"] < 0.8 * before["retrieval_loss"]
