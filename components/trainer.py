@@ -170,8 +170,9 @@ def run_fn(fn_args: FnArgs) -> None:
             config, vocab, catalog,
             _dataset(fn_args.data_accessor, fn_args.train_files, transform_output,
                      config.batch_size, shuffle=True, seed=config.seed),
+            # Training-sized batches: each row gathers its user's whole history.
             _dataset(fn_args.data_accessor, fn_args.eval_files, transform_output,
-                     CATALOG_BATCH, shuffle=False, seed=config.seed))
+                     config.batch_size, shuffle=False, seed=config.seed))
     elif config.model == "wals":
         tables = fit_wals_tables(config, catalog)
     elif config.model == "content":
