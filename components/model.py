@@ -52,8 +52,8 @@ class ModelConfig:
     def tower_regularizer(self) -> tf.keras.regularizers.Regularizer:
         """The penalty of tables whose columns hold both parts: ranking wants less shrinkage
         than rating, so each part has its own weight."""
-        rank_l2 = self.l2 if self.rank_l2 is None else self.rank_l2
-        return PartL2(self.l2, rank_l2 if self.rank_dim else self.l2, self.embedding_dim)
+        return PartL2(self.l2, self.l2 if self.rank_l2 is None else self.rank_l2,
+                      self.embedding_dim)
 
 
 class PartL2(tf.keras.regularizers.Regularizer):
@@ -156,10 +156,9 @@ class HistoryEncoder(tf.keras.layers.Layer):
 
     def call(self, user_index: tf.Tensor, exclude_items=None) -> tf.Tensor:
         """exclude_items: each row's own item, left out of its history (in training)."""
-        positions = tf.gather(
-            tf.RaggedTensor.from_row_splits(tf.range(tf.size(self._items, out_type=tf.int64)),
-                                            self._splits),
-            tf.minimum(user_index, self._num_users))
+        users = tf.minimum(user_index, self._num_users)
+        positions = tf.ragged.range(tf.gather(self._splits, users),
+                                    tf.gather(self._splits, users + 1))
         rows, items = positions.value_rowids(), tf.gather(self._items, positions.flat_values)
         keep = tf.ones_like(items, tf.float32)
         if exclude_items is not None:

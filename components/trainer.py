@@ -106,10 +106,11 @@ def _dataset(accessor: DataAccessor, files: List[str], transform_output, batch_s
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, evaluation: tf.data.Dataset):
     """Trains the two-objective hybrid; returns it with its known ids' tower outputs."""
+    users, items = catalog.user_inputs(), catalog.item_inputs()
     model = HybridModel(
         vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
                            config.rank_l2),
-        mean_rating=catalog.mean_rating, candidates=catalog.item_inputs(),
+        mean_rating=catalog.mean_rating, candidates=items,
         rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
         retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else
                    WeightedSquaresRetrieval(np.diff(catalog.seen_splits),
@@ -120,7 +121,6 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
     history = model.fit(train, epochs=config.epochs, validation_data=evaluation, verbose=0)
     logging.info("Training history: %s", history.history)
-    users, items = catalog.user_inputs(), catalog.item_inputs()
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)
     tables = TableModel(
