@@ -3,9 +3,10 @@
 
 Every raw input goes through the same Transform graph as in training, so serving cannot skew
 from training. Known users' and all items' vectors are tables computed at export time; a
-request then costs one matrix product and a top-k. Users the model never saw are served from
-their demographics: through the hybrid's user tower, or, for table models, as the mean vector
-of known users with the same age bucket, gender and occupation.
+request then costs one matrix product (plus, for the hybrid, the item-item rows of the user's
+rated items) and a top-k. Users the model never saw are served from their demographics:
+through the hybrid's user tower, or, for table models, as the mean vector of known users with
+the same age bucket, gender and occupation.
 """
 
 from typing import Optional
@@ -61,6 +62,9 @@ class RecommenderModule(tf.Module):
         self.popularity = _constant(catalog.popularity, tf.float32)
         self.seen_splits = _constant(catalog.seen_splits, tf.int64)
         self.seen_items = _constant(catalog.seen_items, tf.int64)
+        self._table_rating_share = tables.table_rating_share
+        self.item_item = (None if tables.item_item is None
+                          else _constant(tables.item_item, tf.float32))
         self._init_demographic_means(tables, catalog)
 
     def _init_demographic_means(self, tables: TableModel, catalog: Catalog) -> None:
@@ -89,18 +93,32 @@ class RecommenderModule(tf.Module):
         top = tf.math.top_k(scores, tf.minimum(k, self._num_items))
         return {"item_ids": tf.gather(self.item_ids, top.indices), "scores": top.values}
 
+    def _seen(self, user_index: tf.Tensor) -> tf.RaggedTensor:
+        """Each user's items rated in training (none for unknown users)."""
+        return tf.gather(tf.RaggedTensor.from_row_splits(self.seen_items, self.seen_splits),
+                         tf.minimum(user_index, self._num_users))
+
     def _without_seen(self, scores: tf.Tensor, user_index: tf.Tensor) -> tf.Tensor:
         """Sets the scores of items each user rated in training to -inf."""
-        seen = tf.gather(tf.RaggedTensor.from_row_splits(self.seen_items, self.seen_splits),
-                         tf.minimum(user_index, self._num_users))
+        seen = self._seen(user_index)
         positions = tf.stack([seen.value_rowids(), seen.flat_values], axis=1)
         return tf.tensor_scatter_nd_update(
             scores, positions, tf.fill([tf.shape(positions)[0]], -np.inf))
 
     def _rank_scores(self, user_vectors: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
         known = (index < self._num_users)[:, None]
-        return (tf.matmul(user_vectors, self.rank_item_vectors, transpose_b=True)
-                + tf.where(known, self.item_rank_biases, self.cold_item_rank_biases))
+        scores = (tf.matmul(user_vectors, self.rank_item_vectors, transpose_b=True)
+                  + tf.where(known, self.item_rank_biases, self.cold_item_rank_biases))
+        if self.item_item is None:
+            return scores
+        # Σ over each user's rated items j of item_item[j, ·], as a sparse [users, items]
+        # product: |rated| rows per user are read, never the whole matrix.
+        seen = self._seen(index)
+        rated = tf.sparse.SparseTensor(
+            tf.stack([seen.value_rowids(), seen.flat_values], axis=1),
+            tf.ones_like(seen.flat_values, tf.float32),
+            [tf.shape(index, out_type=tf.int64)[0], self._num_items])
+        return scores + tf.sparse.sparse_dense_matmul(rated, self.item_item)
 
     def _popularity_where_unknown(self, scores, index, num_known) -> tf.Tensor:
         return tf.where((index < num_known)[:, None], scores,
@@ -125,8 +143,15 @@ class RecommenderModule(tf.Module):
     def serve_examples(self, examples):
         """Serialized tf.Examples with raw features → predicted rating in [1, 5]."""
         transformed = self.tft_layer(tf.io.parse_example(examples, self._example_spec))
-        rating = (self.hybrid(transformed) if self.hybrid is not None
-                  else self._table_ratings(transformed))
+        if self.hybrid is None:
+            rating = self._table_ratings(transformed)
+        else:
+            rating = self.hybrid(transformed)
+            if self._table_rating_share > 0:
+                known = ((transformed[F.USER_INDEX] < self._num_users)
+                         & (transformed[F.ITEM_INDEX] < self._num_items))
+                rating = tf.where(known, rating + self._table_rating_share * (
+                    self._table_ratings(transformed) - rating), rating)
         return {"rating": tf.clip_by_value(rating, *RATING_RANGE)}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"), _k])

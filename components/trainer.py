@@ -18,6 +18,8 @@ from components import features as F
 from components.catalog import Catalog, build_catalog
 from components.content import fit_content
 from components.export import RecommenderModule, export
+from components.item_autoencoder import AutoencoderConfig, fit_item_autoencoder
+from components.item_item import fit_ease
 from components.model import (
     HybridModel,
     ModelConfig,
@@ -58,6 +60,16 @@ class TrainingConfig:
     rating_weight: float = 1.0
     retrieval_weight: float = 1.0
     user_history: bool = True  # encode each user's rated items in the user tower (SVD++-style)
+    # Known users' ranking: (1 − w)·towers + w·item-item (EASE, components/item_item.py) with
+    # w = item_item_weight in [0, 1) (0: towers only) and λ = item_item_regularization.
+    item_item_weight: float = 0.75
+    item_item_regularization: float = 800.0
+    # Ratings of known (user, item) pairs: (1 − a)·towers + a·item autoencoder
+    # (components/item_autoencoder.py) with a = autoencoder_share in [0, 1) (0: towers only).
+    autoencoder_share: float = 0.4
+    autoencoder_hidden: int = 500
+    autoencoder_l2: float = 10.0
+    autoencoder_epochs: int = 50
     # wals: an explicit fit (biases + factors) for ratings, an implicit one for ranking.
     # dim 10, λ 12: best on a 10% validation slice of ML-100K's u1.base (not on u1.test).
     wals_dim: int = 10
@@ -75,6 +87,10 @@ class TrainingConfig:
         if self.model not in MODELS:
             raise ValueError(f"training.model must be one of {', '.join(MODELS)}, "
                              f"got {self.model!r}")
+        for name in ("item_item_weight", "autoencoder_share"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"training.{name} must be in [0, 1), "
+                                 f"got {getattr(self, name)}")
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"training.retrieval must be one of {', '.join(RETRIEVALS)}, "
                              f"got {self.retrieval!r}")
@@ -105,7 +121,8 @@ def _dataset(accessor: DataAccessor, files: List[str], transform_output, batch_s
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, evaluation: tf.data.Dataset):
-    """Trains the two-objective hybrid; returns it with its known ids' tower outputs."""
+    """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
+    item-item model (ranking); returns the towers and the tables that serve the blend."""
     users, items = catalog.user_inputs(), catalog.item_inputs()
     model = HybridModel(
         vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
@@ -123,14 +140,28 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     logging.info("Training history: %s", history.history)
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)
-    tables = TableModel(
+    # Known users rank by a blend of the towers and the item-item model. The towers' share
+    # scales the item side only, so every path that scores the towers (known ids, features,
+    # strangers without history, whose order it leaves alone) gets the same blend.
+    towers_share = 1.0 - config.item_item_weight
+    rating_tables = dict(
         global_bias=float(model.global_bias.numpy()),
         user_vectors=model.rating_part(user_vectors).numpy(), user_biases=user_biases.numpy(),
-        item_vectors=model.rating_part(item_vectors).numpy(), item_biases=item_biases.numpy(),
-        item_rank_biases=model.rank_bias.numpy(),
-        cold_item_rank_biases=model.cold_rank_bias.numpy(),
+        item_vectors=model.rating_part(item_vectors).numpy(), item_biases=item_biases.numpy())
+    if config.autoencoder_share > 0:
+        autoencoder = fit_item_autoencoder(catalog, AutoencoderConfig(
+            hidden=config.autoencoder_hidden, l2=config.autoencoder_l2,
+            epochs=config.autoencoder_epochs, seed=config.seed))
+        rating_tables = {name: getattr(autoencoder, name) for name in rating_tables}
+    tables = TableModel(
+        **rating_tables, table_rating_share=config.autoencoder_share,
+        item_rank_biases=towers_share * model.rank_bias.numpy(),
+        cold_item_rank_biases=towers_share * model.cold_rank_bias.numpy(),
         rank_user_vectors=model.rank_user_vectors(user_vectors).numpy(),
-        rank_item_vectors=model.rank_part(item_vectors).numpy())
+        rank_item_vectors=towers_share * model.rank_part(item_vectors).numpy(),
+        item_item=(config.item_item_weight * fit_ease(
+            catalog.seen_splits, catalog.seen_items, catalog.num_items,
+            config.item_item_regularization) if config.item_item_weight > 0 else None))
     return model, tables
 
 

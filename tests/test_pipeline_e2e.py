@@ -138,6 +138,26 @@ def test_recommend_known_user_excludes_training_items(recommender, train_pairs):
     assert scores == sorted(scores, reverse=True)
 
 
+def test_recommend_adds_the_item_item_rows_of_a_known_users_rated_items(
+        recommender, train_pairs):
+    """The hybrid's score: towers (item side scaled by their share) + Σ item_item[rated, ·]."""
+    model = tf.saved_model.load(recommender.model_dir)
+    item_index = {i.decode(): n for n, i in enumerate(model.item_ids.numpy())}
+    splits, seen = model.seen_splits.numpy(), model.seen_items.numpy()
+    user, _, _ = train_pairs[0]
+    rated = sorted(item_index[i] for u, i, _ in train_pairs if u == user)
+    [index] = [u for u in range(len(splits) - 1) if sorted(seen[splits[u]:splits[u + 1]]) == rated]
+    item_item = model.item_item.numpy()
+    towers = (model.rank_item_vectors.numpy() @ model.rank_user_vectors.numpy()[index]
+              + model.item_rank_biases.numpy())
+    history = item_item[rated].sum(axis=0)
+    [rows] = recommender.recommend([user], k=10)
+    top = [item_index[i] for i, _ in rows]
+    np.testing.assert_allclose([s for _, s in rows], (towers + history)[top], rtol=1e-4,
+                               atol=1e-5)
+    assert np.abs(history[top]).max() > 1e-3  # the item-item term is really there
+
+
 def test_recommend_honours_k_and_batches(recommender, train_pairs):
     users = sorted({user for user, _, _ in train_pairs})[:3]
     for k in (1, 5, 25):

@@ -1,0 +1,107 @@
+"""An item-based autoencoder of ratings (I-AutoRec, Sedhain et al. 2015): each item seen
+through the ratings its users gave it.
+
+Item i's ratings by every user, r_i (0 where unrated), are encoded as h_i = σ(W·r_i + b) and
+decoded as r̂_i = Vᵀ·h_i + c; only observed ratings count in the loss,
+
+    Σ_obs (r_ui − ⟨h_i, V_u⟩ − c_u)² + λ/2 (‖W‖² + ‖V‖²).
+
+The towers see each *user* through their history; this sees each *item* through its raters,
+which is why the two blend well. Its prediction is bilinear in (item code, user column), so
+it is served as rating tables: item vectors h_i, user vectors V_u, user biases c_u. Inputs and
+outputs stay sparse (observed entries only), so memory follows the number of ratings, not
+users × items.
+"""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from components.catalog import Catalog
+from components.tables import TableModel
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderConfig:
+    hidden: int = 500
+    l2: float = 10.0  # λ of the summed loss above
+    epochs: int = 50
+    batch_items: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 42
+
+
+class ItemAutoencoder(tf.Module):
+    """σ(W·r + b) then Vᵀ·h + c, scored only at the (item, user) pairs asked for."""
+
+    def __init__(self, num_users: int, hidden: int, seed: int):
+        super().__init__()
+        init = tf.random.stateless_normal
+        self.encoder = tf.Variable(init([num_users, hidden], [seed, 0], stddev=0.03))
+        self.encoder_bias = tf.Variable(tf.zeros([hidden]))
+        self.decoder = tf.Variable(init([hidden, num_users], [seed, 1], stddev=0.03))
+        self.decoder_bias = tf.Variable(tf.zeros([num_users]))
+
+    def codes(self, ratings: tf.SparseTensor) -> tf.Tensor:
+        """[items, hidden] codes of a batch of items' sparse [items, users] rating rows."""
+        return tf.sigmoid(tf.sparse.sparse_dense_matmul(ratings, self.encoder)
+                          + self.encoder_bias)
+
+    def predict(self, codes: tf.Tensor, rows: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
+        """Reconstructed rating of user users[n] for the item whose code is codes[rows[n]]."""
+        return (tf.reduce_sum(tf.gather(codes, rows) * tf.gather(tf.transpose(self.decoder),
+                                                                 users), axis=1)
+                + tf.gather(self.decoder_bias, users))
+
+
+def _rated_by(catalog: Catalog):
+    """Each item's raters and their ratings, as [num_items, (raters)] ragged rows."""
+    users, items, ratings = catalog.pairs()
+    order = np.argsort(items, kind="stable")
+    lengths = np.bincount(items, minlength=catalog.num_items)
+    return (tf.RaggedTensor.from_row_lengths(users[order].astype(np.int64), lengths),
+            tf.RaggedTensor.from_row_lengths(ratings[order].astype(np.float32), lengths))
+
+
+def _rows(raters: tf.RaggedTensor, ratings: tf.RaggedTensor, items: tf.Tensor,
+          num_users: int) -> tf.SparseTensor:
+    """The given items' ratings as a sparse [len(items), num_users] matrix."""
+    users = tf.gather(raters, items)
+    return tf.sparse.SparseTensor(
+        tf.stack([users.value_rowids(), users.flat_values], axis=1),
+        tf.gather(ratings, items).flat_values,
+        tf.stack([tf.shape(items, out_type=tf.int64)[0], num_users]))
+
+
+def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig) -> TableModel:
+    """Trains on every item's observed ratings, items shuffled into new batches each epoch;
+    returns its rating tables (no ranking of its own: the ranking fields are zeros)."""
+    model = ItemAutoencoder(catalog.num_users, config.hidden, config.seed)
+    optimizer = tf.keras.optimizers.Adam(config.learning_rate)
+    weights = [model.encoder, model.encoder_bias, model.decoder, model.decoder_bias]
+    raters, ratings = _rated_by(catalog)
+    num_users = tf.constant(catalog.num_users, tf.int64)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+    def step(items):
+        batch = _rows(raters, ratings, items, num_users)
+        with tf.GradientTape() as tape:
+            predicted = model.predict(model.codes(batch), batch.indices[:, 0],
+                                      batch.indices[:, 1])
+            loss = (tf.reduce_sum(tf.square(batch.values - predicted))
+                    + config.l2 / 2 * (tf.reduce_sum(tf.square(model.encoder))
+                                       + tf.reduce_sum(tf.square(model.decoder))))
+        optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
+
+    shuffle = np.random.default_rng(config.seed)
+    for _ in range(config.epochs):
+        order = shuffle.permutation(catalog.num_items)
+        for start in range(0, catalog.num_items, config.batch_items):
+            step(order[start:start + config.batch_items])
+    codes = model.codes(_rows(raters, ratings, np.arange(catalog.num_items), num_users))
+    return TableModel(
+        global_bias=0.0, user_vectors=tf.transpose(model.decoder).numpy(),
+        user_biases=model.decoder_bias.numpy(), item_vectors=codes.numpy(),
+        item_biases=np.zeros(catalog.num_items, np.float32),
+        item_rank_biases=np.zeros(catalog.num_items, np.float32))

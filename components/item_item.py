@@ -1,0 +1,40 @@
+"""An item-item linear model of which items a user rates, solved in closed form (EASE).
+
+Steck's EASE (WWW 2019) fits an item-item weight matrix B to the users × items interaction
+matrix X by ridge regression of every item's column on all the others:
+
+    min_B ‖X − X·B‖² + λ‖B‖²   subject to diag(B) = 0,
+
+whose solution is B = I − P·diag(1/diag(P)) with P = (XᵀX + λI)⁻¹. A user's score for item i
+is then x_u·B[:, i]: what the items they rated say about i, never i itself (the zero diagonal).
+It is full rank where factor models are low rank, which is why it ranks well on small, dense
+catalogs; the hybrid adds it to its towers' ranking scores for users it knows.
+
+Cost: one num_items² Gramian and one inverse (about 10 s at 10K items on 2 cores); the matrix is
+served as is, so its num_items² floats are part of the exported model.
+"""
+
+import numpy as np
+import scipy.sparse
+
+
+def fit_ease(seen_splits: np.ndarray, seen_items: np.ndarray, num_items: int,
+             regularization: float) -> np.ndarray:
+    """B [num_items, num_items], float32, zero diagonal, from each user's rated items.
+
+    seen_splits/seen_items: CSR rows of the users × items matrix (as in Catalog); each
+    (user, item) pair counts once, whatever its rating.
+    """
+    if regularization <= 0:
+        raise ValueError("regularization must be positive, or the Gramian can be singular")
+    interactions = scipy.sparse.csr_matrix(
+        (np.ones(len(seen_items), np.float64), seen_items, seen_splits),
+        shape=(len(seen_splits) - 1, num_items))
+    interactions.sum_duplicates()
+    interactions.data[:] = 1.0
+    gram = (interactions.T @ interactions).toarray()
+    gram[np.diag_indices(num_items)] += regularization
+    inverse = np.linalg.inv(gram)
+    weights = -inverse / np.diag(inverse)
+    weights[np.diag_indices(num_items)] = 0.0
+    return weights.astype(np.float32)
