@@ -17,6 +17,9 @@ from tfx.utils import io_utils, path_utils
 from components.ranking_eval import evaluate_ranking, relevant_items, signature_recommend
 
 METRICS_FILE = "ranking_metrics.json"
+# Every component came from cache (no new data, code or settings): pushing would only copy the
+# model in service.
+SAME_MODEL = "the candidate is the model in service (nothing new to train on)"
 Artifacts = tfx.types.standard_artifacts
 
 
@@ -54,6 +57,8 @@ def RankingGate(  # noqa: N802 - TFX component names are classes
     candidate = score(model)
     baseline = score(baseline_model) if baseline_model is not None else None
     failures = ranking_failures(candidate, baseline, metric, min_value, max_drop)
+    if baseline_model is not None and baseline_model.id == model.id:
+        failures = [SAME_MODEL]
     if not rating_blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY):
         failures.insert(0, "the Evaluator did not bless the rating metrics")
     blessed = not failures

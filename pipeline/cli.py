@@ -12,6 +12,8 @@ EXIT_DATA_ERROR = 2
 EXIT_ANOMALIES = 3
 EXIT_NO_MODEL = 4
 EXIT_FAILED = 1
+EXIT_LOCKED = 5
+LAST_RUN_FILE = "last_run.json"
 
 
 def _quiet_environment(verbose: bool) -> None:
@@ -44,6 +46,7 @@ def _first_user(data_dir: str) -> str:
 
 def _print_summary(config, durations, elapsed, result) -> None:
     from components.metrics import RMSE_NAME
+    from components.ranking_gate import SAME_MODEL
     from pipeline.results import COUNT_NAME, MAE_NAME
 
     print(f"\nPipeline finished in {elapsed:.1f} s")
@@ -67,7 +70,10 @@ def _print_summary(config, durations, elapsed, result) -> None:
         if slice_name != "overall":
             print(f"    {slice_name:28s} {metrics.get(RMSE_NAME, float('nan')):.4f}"
                   f"  n={int(metrics.get(COUNT_NAME, 0)):,}")
-    if result.blessed:
+    if SAME_MODEL in result.gate_failures:
+        print("\nNo new data since the last run: every component came from cache and the "
+              "model in service is this model. Nothing pushed.")
+    elif result.blessed:
         print(f"\nBlessed: yes. Pushed to {result.pushed_dir}")
     else:
         print("\nBlessed: no. Nothing pushed; the model in service is unchanged.")
@@ -76,12 +82,67 @@ def _print_summary(config, durations, elapsed, result) -> None:
 
 
 def _command_run(args, config) -> int:
+    from pipeline.lock import output_lock
+
+    def say_stale(owner):
+        print(f"Cleared the lock of a run that is gone (pid {owner.get('pid')}, started "
+              f"{owner.get('started')})")
+
+    with output_lock(config.output_dir, on_stale=say_stale):
+        return _watch(config, args.interval) if args.watch else _run_once(config)
+
+
+def _run_key(config) -> str:
+    from pipeline.fingerprint import run_fingerprint, source_fingerprint
+
+    return run_fingerprint(config, source_fingerprint())
+
+
+def _watch(config, interval: float) -> int:
+    """Runs whenever the data, code or settings changed since the last completed run; a run
+    that fails on bad data is not retried until something changes. Ctrl-C stops."""
+    from components.anomalies import DataAnomaliesError
+    from data.raw_format import DataError
+
+    print(f"Watching {config.data_dir} every {interval:g} s (Ctrl-C stops)", flush=True)
+    failed = None
+    try:
+        while True:
+            key = _run_key(config)
+            if key not in (failed, _last_run(config).get("run_key")):
+                try:
+                    _run_once(config)
+                except (DataError, DataAnomaliesError) as error:
+                    print(f"error: {error}", file=sys.stderr, flush=True)
+                    failed = key
+            _sleep(interval)
+    except KeyboardInterrupt:
+        return 0
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _run_once(config) -> int:
     from data.validate import validate_folder
 
     for folder in config.raw_folders:  # before anything is imported, run or written
         summary = validate_folder(folder)
         print(f"Data {folder}: {summary.ratings:,} ratings, {summary.users:,} users, "
               f"{summary.items:,} items")
+    if config.spanned:
+        from data import spans
+
+        numbers = [span for span, _ in spans.spans(config.data_dir)]
+        window = numbers[-config.span_window:] if config.span_window else numbers
+        print(f"Spans {numbers[0]}–{numbers[-1]}; training on spans {window[0]}–{window[-1]}")
+    run_key = _run_key(config)
+    last_run = _last_run(config)
+    if last_run.get("run_key") == run_key:
+        print(f"No new data since the last run (and no new code or settings): nothing to "
+              f"train. Model in service: {last_run.get('pushed_dir') or 'none'}")
+        return 0
     from pipeline import local_runner
     from pipeline.results import latest_run_result
 
@@ -98,11 +159,12 @@ def _command_run(args, config) -> int:
     durations = local_runner.run(config, progress)
     result = latest_run_result(config)
     _print_summary(config, durations, time.monotonic() - start, result)
-    record = {"data_dir": config.raw_folders[0], "seconds": durations, "metrics": result.metrics,
+    record = {"run_key": run_key, "data_dir": config.raw_folders[0], "seconds": durations,
+              "metrics": result.metrics,
               "baseline_metrics": result.baseline_metrics, "ranking": result.ranking,
               "baseline_ranking": result.baseline_ranking, "blessed": result.blessed,
               "pushed_dir": result.pushed_dir, "gate_failures": result.gate_failures}
-    with open(os.path.join(config.output_dir, "last_run.json"), "w") as handle:
+    with open(os.path.join(config.output_dir, LAST_RUN_FILE), "w") as handle:
         json.dump(record, handle, indent=2)
     if result.pushed_dir:
         from pipeline.serving import Recommender, item_titles
@@ -114,14 +176,21 @@ def _command_run(args, config) -> int:
     return 0
 
 
+def _last_run(config) -> dict:
+    """What the last completed `recsys run` into this output folder recorded ({} if none)."""
+    path = os.path.join(config.output_dir, LAST_RUN_FILE)
+    if not os.path.exists(path):
+        return {}
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def _serving_context(args, config):
     from pipeline.serving import Recommender, item_titles, latest_model_dir
 
     data_dir = config.raw_folders[0]
-    last_run = os.path.join(config.output_dir, "last_run.json")
-    if args.data is None and os.path.exists(last_run):
-        with open(last_run) as handle:
-            data_dir = json.load(handle)["data_dir"]
+    if args.data is None:
+        data_dir = _last_run(config).get("data_dir", data_dir)
     recommender = Recommender(latest_model_dir(config.serving_dir))
     titles = item_titles(data_dir) if os.path.exists(data_dir) else {}
     return recommender, titles
@@ -159,6 +228,20 @@ def _command_similar(args, config) -> int:
     return 0
 
 
+def _command_ingest(args, config) -> int:
+    from data.ingest import QUARANTINE_FILE, ingest
+
+    result = ingest(config.data_dir, args.ratings_file, args.users, args.items,
+                    quarantine=args.quarantine)
+    print(f"Span {result.span} written to {result.folder}: {result.ratings:,} ratings; "
+          f"users {result.new_users:,} new, {result.changed_users:,} changed; "
+          f"items {result.new_items:,} new, {result.changed_items:,} changed")
+    if result.quarantined:
+        print(f"{result.quarantined:,} bad row(s) quarantined with their reasons in "
+              f"{os.path.join(result.folder, QUARANTINE_FILE)}")
+    return 0
+
+
 def _command_fetch(args, config) -> int:
     from data.movielens import fetch_movielens_100k
 
@@ -178,6 +261,11 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="run the whole pipeline")
     run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
                      help="extra Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2")
+    run.add_argument("--watch", action="store_true",
+                     help="keep running: retrain whenever a new span (or code or settings) "
+                          "lands")
+    run.add_argument("--interval", type=float, default=60.0,
+                     help="seconds between checks with --watch (default 60)")
     run.set_defaults(handler=_command_run)
     recommend = commands.add_parser("recommend", parents=[common],
                                     help="top-k movies for a user from the latest pushed model")
@@ -194,6 +282,16 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="print JSON")
     recommend.set_defaults(handler=_command_recommend)
     similar.set_defaults(handler=_command_similar)
+    ingest = commands.add_parser(
+        "ingest", parents=[common],
+        help="validate a batch of new ratings and write it as the data folder's next span")
+    ingest.add_argument("ratings_file", metavar="FILE",
+                        help="new ratings (user_id,item_id,rating,timestamp)")
+    ingest.add_argument("--users", help="new or changed users (users.csv columns)")
+    ingest.add_argument("--items", help="new or changed items (items.csv columns)")
+    ingest.add_argument("--quarantine", action="store_true",
+                        help="ingest the good rows; bad rows go to the span's quarantine.csv")
+    ingest.set_defaults(handler=_command_ingest)
     fetch = commands.add_parser("fetch", parents=[common], help="fetch MovieLens-100K")
     fetch.add_argument("--source", help="GroupLens ml-100k zip, folder or URL "
                                         "(default: the copy in the recbole wheel on PyPI)")
@@ -207,6 +305,7 @@ def main(argv=None) -> int:
     from components.anomalies import DataAnomaliesError
     from data.raw_format import DataError
     from pipeline.config import load_config
+    from pipeline.lock import OutputLockedError
     from pipeline.serving import NoModelError
 
     try:
@@ -223,6 +322,9 @@ def main(argv=None) -> int:
     except NoModelError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
+    except OutputLockedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_LOCKED
     except Exception as error:  # noqa: BLE001 - one line for users, the traceback with -v
         if args.verbose:
             raise

@@ -7,6 +7,8 @@ from typing import Any, Dict, Tuple
 import yaml
 
 from components.trainer import TrainingConfig
+from data import raw_format as R
+from data import spans
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_FILE = os.path.join(PROJECT_DIR, "schemas", "schema.pbtxt")
@@ -30,7 +32,8 @@ class PipelineConfig:
     data_dir: str = os.path.join(PROJECT_DIR, "datasets", "ml-100k")
     output_dir: str = os.path.join(PROJECT_DIR, "output")
     pipeline_name: str = "recsys"
-    ratings_pattern: str = "ratings.csv"
+    # Training reads the last span_window spans of a spanned data folder (0: all of them).
+    span_window: int = 0
     # Hash buckets of the train/eval split ExampleGen makes.
     split_buckets: Tuple[Tuple[str, int], ...] = (("train", 4), ("eval", 1))
     # Instead of hashing: data_dir holds one raw folder per split (train/, eval/), as the
@@ -44,11 +47,23 @@ class PipelineConfig:
     evaluation: EvaluationConfig = EvaluationConfig()
 
     @property
+    def spanned(self) -> bool:
+        """Whether data_dir holds spans (data/spans.py), read as of now."""
+        return not self.presplit and spans.is_spanned(self.data_dir)
+
+    @property
+    def ratings_pattern(self) -> str:
+        """ExampleGen's input pattern (relative to data_dir, or to each presplit folder)."""
+        return f"{spans.SPAN_PATTERN}/{R.RATINGS_FILE}" if self.spanned else R.RATINGS_FILE
+
+    @property
     def raw_folders(self) -> Tuple[str, ...]:
-        """The raw data folders ExampleGen reads (the first also serves titles and samples)."""
+        """The raw data folders this run's ExampleGen reads: the latest span of a spanned
+        folder (older spans were checked when ingested) or the folder itself; the first also
+        serves titles and samples."""
         if self.presplit:
             return tuple(os.path.join(self.data_dir, name) for name, _ in self.split_buckets)
-        return (self.data_dir,)
+        return (spans.latest_folder(self.data_dir),)
 
     @property
     def pipeline_root(self) -> str:

@@ -5,8 +5,10 @@ ExampleGen executor) and ImportSchemaGen's schema path look the same to the cach
 edit; a fingerprint of their source, and a content-addressed copy of the schema, do not.
 """
 
+import dataclasses
 import glob
 import hashlib
+import json
 import os
 import shutil
 
@@ -38,3 +40,15 @@ def schema_snapshot(schema_file: str, directory: str) -> str:
         shutil.copyfile(schema_file, target + ".tmp")
         os.replace(target + ".tmp", target)
     return target
+
+
+def run_fingerprint(config, code_version: str) -> str:
+    """Changes with anything a run reads: code, settings, the schema's content and the raw
+    files (path, size, modification time: what ExampleGen's own fingerprint uses)."""
+    digest = hashlib.sha256(code_version.encode())
+    digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode())
+    digest.update(_digest([config.schema_file]).encode())
+    for path in sorted(glob.glob(os.path.join(config.data_dir, "**", "*.csv"), recursive=True)):
+        info = os.stat(path)
+        digest.update(f"{path}\0{info.st_size}\0{info.st_mtime_ns}\0".encode())
+    return digest.hexdigest()[:16]

@@ -5,14 +5,16 @@ import logging
 import os
 import re
 import time
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 from absl import logging as absl_logging
 from tfx import v1 as tfx
 
+from data import spans
 from pipeline.config import PipelineConfig
 from pipeline.fingerprint import schema_snapshot, source_fingerprint
-from pipeline.pipeline import create_pipeline
+from pipeline.pipeline import create_pipeline, create_span_pipeline
+from pipeline.results import ingested_spans
 
 _COMPONENT_EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
 
@@ -36,13 +38,24 @@ class ComponentTimer(logging.Handler):
             self._started[component] = now
             self._on_event(component, state, 0.0)
         else:
-            self.durations[component] = now - self._started.get(component, now)
+            self.durations[component] = (self.durations.get(component, 0.0)
+                                         + now - self._started.get(component, now))
             self._on_event(component, state, self.durations[component])
+
+
+def missed_spans(config: PipelineConfig) -> List[int]:
+    """Spans older than the latest that ExampleGen never read: they arrived between runs."""
+    if not config.spanned:
+        return []
+    older = [span for span, _ in spans.spans(config.data_dir)][:-1]
+    done = ingested_spans(config)
+    return [span for span in older if span not in done]
 
 
 def run(config: PipelineConfig,
         on_event: Optional[Callable[[str, str, float], None]] = None) -> Dict[str, float]:
-    """Runs every component; returns each component's wall time in seconds."""
+    """Runs every component (after ExampleGen alone on spans it missed); returns each
+    component's wall time in seconds, summed over those runs."""
     timer = ComponentTimer(on_event or (lambda *_: None))
     # LocalDagRunner logs through absl. Set absl's verbosity flag, not the logger's level:
     # TF resets the level to that flag whenever it saves a model.
@@ -53,7 +66,11 @@ def run(config: PipelineConfig,
     try:
         config = dataclasses.replace(config, schema_file=schema_snapshot(
             config.schema_file, os.path.join(config.output_dir, "schemas")))
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(config, source_fingerprint()))
+        code_version = source_fingerprint()
+        for span in missed_spans(config):
+            tfx.orchestration.LocalDagRunner().run(
+                create_span_pipeline(config, code_version, span))
+        tfx.orchestration.LocalDagRunner().run(create_pipeline(config, code_version))
     finally:
         absl_logger.removeHandler(timer)
         absl_logging.set_verbosity(previous_verbosity)

@@ -15,6 +15,8 @@ TRANSFORM_FN = "components.transform.preprocessing_fn"
 TRAINER_FN = "components.trainer.run_fn"
 SLICES = (F.GENDER, F.AGE_GROUP, F.USER_ACTIVITY)
 RELEASE_GATE_ID = "ReleaseGate"
+EXAMPLE_GEN_ID = "FileBasedExampleGen"
+ALL_SPANS = 2**31 - 1  # RollingRange.num_spans is int32
 
 
 def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
@@ -54,17 +56,51 @@ def _example_splits(config: PipelineConfig):
                 for name, buckets in config.split_buckets]))}
 
 
+def _span_window(config: PipelineConfig, example_gen):
+    """The last `span_window` spans ExampleGen has written (all when 0), and the latest
+    analyzer cache, so Transform re-analyzes only spans it has not seen."""
+    window = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
+        config={"range_config": tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(
+            num_spans=config.span_window or ALL_SPANS))},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
+                                 producer_component_id=example_gen.id)).with_id("span_window")
+    window.add_upstream_node(example_gen)
+    cache = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
+    ).with_id("transform_cache_resolver")
+    return window, cache
+
+
+def create_span_pipeline(config: PipelineConfig, code_version: str, span: int
+                         ) -> tfx.dsl.Pipeline:
+    """ExampleGen alone on one given span: catches up on spans that arrived between runs
+    (ExampleGen reads only the latest span per run), in the same pipeline and metadata."""
+    example_gen = create_example_gen(
+        input_base=config.data_dir, code_version=code_version,
+        range_config=tfx.proto.RangeConfig(static_range=tfx.proto.StaticRange(
+            start_span_number=span, end_span_number=span)), **_example_splits(config))
+    return _pipeline(config, [example_gen])
+
+
 def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeline:
     """code_version: a fingerprint of the components' source, so the cache sees code edits."""
     example_gen = create_example_gen(
         input_base=config.data_dir, code_version=code_version, **_example_splits(config))
+    resolvers, training_examples, analyzer_cache = [], example_gen.outputs["examples"], None
+    if config.spanned:
+        window, cache = _span_window(config, example_gen)
+        resolvers = [window, cache]
+        training_examples, analyzer_cache = window.outputs["examples"], cache.outputs["cache"]
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
     validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
     transform = tfx.components.Transform(
-        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"],
+        examples=training_examples, schema=schema_gen.outputs["schema"],
+        analyzer_cache=analyzer_cache,
         preprocessing_fn=TRANSFORM_FN, custom_config={"code_version": code_version})
     transform.add_upstream_node(validation_gate)
     trainer = tfx.components.Trainer(
@@ -73,10 +109,14 @@ def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeli
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         custom_config={**dataclasses.asdict(config.training), "code_version": code_version})
-    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                  transform, trainer]
+    components = [example_gen, *resolvers, statistics_gen, schema_gen, example_validator,
+                  validation_gate, transform, trainer]
     if not config.train_only:
         components += _release(config, example_gen, trainer)
+    return _pipeline(config, components)
+
+
+def _pipeline(config: PipelineConfig, components) -> tfx.dsl.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,

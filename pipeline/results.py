@@ -3,7 +3,7 @@
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
@@ -11,7 +11,7 @@ from ml_metadata.proto import metadata_store_pb2
 from components.metrics import RMSE_NAME
 from components.ranking_gate import METRICS_FILE
 from pipeline.config import PipelineConfig
-from pipeline.pipeline import RELEASE_GATE_ID
+from pipeline.pipeline import EXAMPLE_GEN_ID, RELEASE_GATE_ID
 
 MAE_NAME = "mean_absolute_error"
 COUNT_NAME = "example_count"
@@ -62,12 +62,25 @@ def gate_failures(config: PipelineConfig, metrics, baseline) -> List[str]:
     return failures
 
 
+def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = config.metadata_path
+    return metadata_store.MetadataStore(connection)
+
+
+def ingested_spans(config: PipelineConfig) -> Set[int]:
+    """Spans ExampleGen has already written examples for (none before the first run)."""
+    if not os.path.exists(config.metadata_path):
+        return set()
+    return {a.custom_properties["span"].int_value
+            for a in _store(config).get_artifacts_by_type("Examples")
+            if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and "span" in a.custom_properties}
+
+
 def latest_run_result(config: PipelineConfig) -> RunResult:
     import tensorflow_model_analysis as tfma
 
-    connection = metadata_store_pb2.ConnectionConfig()
-    connection.sqlite.filename_uri = config.metadata_path
-    store = metadata_store.MetadataStore(connection)
+    store = _store(config)
     evaluation = _latest(store, "ModelEvaluation")
     result = tfma.load_eval_result(evaluation.uri)
     slices = {_slice_name(key): _metric_values(m) for key, m in result.slicing_metrics}

@@ -1,0 +1,89 @@
+"""Continuous retraining on spans through the real pipeline: spans that arrived between runs
+are caught up, training reads the rolling window, and a run with nothing new trains nothing."""
+
+import csv
+import os
+import random
+
+import pytest
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+from data import ingest, spans, synthetic
+from pipeline import cli
+
+CONFIG = """
+span_window: 2
+training:
+  epochs: 2
+  batch_size: 512
+  autoencoder_epochs: 5
+evaluation:
+  max_rmse: 1.2
+  min_ranking: 0.0
+"""
+
+
+def _batch(folder, path, shift, seed):
+    """800 of the latest span's ratings again, later: a week of new ratings."""
+    with open(os.path.join(spans.latest_folder(folder), "ratings.csv")) as handle:
+        rows = list(csv.reader(handle))[1:]
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "item_id", "rating", "timestamp"])
+        for row in random.Random(seed).sample(rows, 800):
+            writer.writerow([row[0], row[1], row[2], int(row[3]) + shift])
+    return path
+
+
+def _transform_input_spans(output):
+    """Spans of the Examples the latest Transform execution read."""
+    connection = metadata_store_pb2.ConnectionConfig()
+    connection.sqlite.filename_uri = os.path.join(output, "metadata.sqlite")
+    store = metadata_store.MetadataStore(connection)
+    transform_type = [t.id for t in store.get_execution_types() if t.name.endswith("Transform")]
+    latest = max((e for e in store.get_executions() if e.type_id in transform_type),
+                 key=lambda e: e.id)
+    inputs = [e.artifact_id for e in store.get_events_by_execution_ids([latest.id])
+              if e.type == metadata_store_pb2.Event.INPUT]
+    return sorted(a.custom_properties["span"].int_value for a in store.get_artifacts_by_id(inputs)
+                  if "span" in a.custom_properties)
+
+
+@pytest.fixture(scope="module")
+def spanned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spans")
+    data = synthetic.generate(str(root / "data"), 200, 150, 8000, seed=5)
+    for number in (1, 2):
+        ingest.ingest(data, _batch(data, str(root / f"b{number}.csv"), number * 10**7, number))
+    config = root / "config.yaml"
+    config.write_text(CONFIG)
+    return root, data, ["--data", data, "--output", str(root / "out"), "--config", str(config)]
+
+
+def test_spans_missed_between_runs_are_caught_up_and_training_reads_the_window(
+        spanned, capsys):
+    root, _, args = spanned
+    assert cli.main(["run", *args]) == 0
+    assert "Spans 0–2; training on spans 1–2" in capsys.readouterr().out
+    from pipeline.config import load_config
+    from pipeline.results import ingested_spans
+
+    assert ingested_spans(load_config(output_dir=str(root / "out"))) == {0, 1, 2}
+    assert _transform_input_spans(str(root / "out")) == [1, 2]
+
+
+def test_a_run_with_nothing_new_trains_nothing_and_says_so(spanned, capsys):
+    root, _, args = spanned
+    versions = sorted(os.listdir(root / "out" / "serving"))
+    assert cli.main(["run", *args]) == 0
+    assert "No new data since the last run" in capsys.readouterr().out
+    assert sorted(os.listdir(root / "out" / "serving")) == versions
+
+
+def test_a_new_span_moves_the_window(spanned, capsys):
+    root, data, args = spanned
+    ingest.ingest(data, _batch(data, str(root / "b3.csv"), 3 * 10**7, 3))
+    assert cli.main(["run", *args]) == 0
+    assert "training on spans 2–3" in capsys.readouterr().out
+    assert _transform_input_spans(str(root / "out")) == [2, 3]
