@@ -10,6 +10,9 @@ import tensorflow as tf
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+STATISTICS_FILE = "FeatureStats.pb"
+SCHEMA_FILE = "schema.pbtxt"
+DRIFT_SPLIT = "train"
 
 
 class DataAnomaliesError(RuntimeError):
@@ -40,3 +43,23 @@ def check_anomalies(uri: str, split_names: str) -> None:
             found.append(describe_anomalies(split, anomalies))
     if found:
         raise DataAnomaliesError("data does not match schemas/schema.pbtxt: " + " | ".join(found))
+
+
+def check_drift(statistics_uri: str, previous_uri: str, schema_uri: str) -> None:
+    """Raises DataAnomaliesError when the new train split drifted from the previous one past
+    the schema's drift comparators (L-infinity, Jensen-Shannon), naming each feature."""
+    import tensorflow_data_validation as tfdv
+
+    def load(uri):
+        return tfdv.load_stats_binary(os.path.join(uri, f"Split-{DRIFT_SPLIT}", STATISTICS_FILE))
+
+    anomalies = tfdv.validate_statistics(
+        load(statistics_uri), tfdv.load_schema_text(os.path.join(schema_uri, SCHEMA_FILE)),
+        previous_statistics=load(previous_uri))
+    drifted = [f"feature '{name}': {reason.description}"
+               for name, info in sorted(anomalies.anomaly_info.items())
+               for reason in info.reason
+               if anomalies_pb2.AnomalyInfo.Type.Name(reason.type).startswith("COMPARATOR_")]
+    if drifted:
+        raise DataAnomaliesError("the new span drifted from the previous run's past the "
+                                 "thresholds in schemas/schema.pbtxt: " + "; ".join(drifted))

@@ -1,15 +1,26 @@
-"""Stops the run when ExampleValidator found anomalies, before anything is transformed or trained.
+"""Stops the run when the new examples broke the schema or drifted from the previous span's,
+before anything is transformed or trained.
 
-ExampleValidator only records anomalies; this component turns them into a failed run.
+ExampleValidator only records schema anomalies; this component turns them into a failed run,
+and compares the new statistics with the previous run's through the schema's drift
+comparators (TFX's ExampleValidator takes no previous statistics).
 """
 
 from tfx import v1 as tfx
 
-from components.anomalies import check_anomalies
+from components.anomalies import check_anomalies, check_drift
+
+Artifacts = tfx.types.standard_artifacts
 
 
 @tfx.dsl.components.component
 def ValidationGate(  # noqa: N802 - TFX component names are classes
-        anomalies: tfx.dsl.components.InputArtifact[tfx.types.standard_artifacts.ExampleAnomalies]
+        anomalies: tfx.dsl.components.InputArtifact[Artifacts.ExampleAnomalies],
+        statistics: tfx.dsl.components.InputArtifact[Artifacts.ExampleStatistics] = None,
+        previous_statistics: tfx.dsl.components.InputArtifact[
+            Artifacts.ExampleStatistics] = None,
+        schema: tfx.dsl.components.InputArtifact[Artifacts.Schema] = None,
 ) -> None:
     check_anomalies(anomalies.uri, anomalies.split_names)
+    if statistics is not None and previous_statistics is not None and schema is not None:
+        check_drift(statistics.uri, previous_statistics.uri, schema.uri)

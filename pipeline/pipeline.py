@@ -73,6 +73,17 @@ def _span_window(config: PipelineConfig, example_gen):
     return window, cache
 
 
+def _previous_statistics(statistics_gen):
+    """The statistics of the previous run's span, resolved before this run computes its own."""
+    previous = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics,
+                                   producer_component_id=statistics_gen.id),
+    ).with_id("previous_statistics")
+    statistics_gen.add_upstream_node(previous)
+    return previous
+
+
 def create_span_pipeline(config: PipelineConfig, code_version: str, span: int
                          ) -> tfx.dsl.Pipeline:
     """ExampleGen alone on one given span: catches up on spans that arrived between runs
@@ -97,7 +108,14 @@ def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeli
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"])
+    drift = {}
+    if config.spanned:
+        previous = _previous_statistics(statistics_gen)
+        resolvers.append(previous)
+        drift = dict(statistics=statistics_gen.outputs["statistics"],
+                     previous_statistics=previous.outputs["statistics"],
+                     schema=schema_gen.outputs["schema"])
+    validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"], **drift)
     transform = tfx.components.Transform(
         examples=training_examples, schema=schema_gen.outputs["schema"],
         analyzer_cache=analyzer_cache,

@@ -87,3 +87,21 @@ def test_a_new_span_moves_the_window(spanned, capsys):
     assert cli.main(["run", *args]) == 0
     assert "training on spans 2–3" in capsys.readouterr().out
     assert _transform_input_spans(str(root / "out")) == [2, 3]
+
+
+def test_a_drifted_span_stops_the_run_before_training_and_serving_is_untouched(
+        spanned, capsys):
+    root, data, args = spanned
+    drifted = root / "drifted.csv"
+    with open(drifted, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["user_id", "item_id", "rating", "timestamp"])
+        for user in range(1, 201):  # everyone gives item 1 the lowest rating
+            writer.writerow([user, 1, 1, 5 * 10**8 + user])
+    ingest.ingest(data, str(drifted))
+    versions = sorted(os.listdir(root / "out" / "serving"))
+    assert cli.main(["run", *args]) == cli.EXIT_ANOMALIES
+    error = capsys.readouterr().err
+    assert "drifted from the previous run's" in error
+    assert "feature 'item_id'" in error and "feature 'rating'" in error
+    assert sorted(os.listdir(root / "out" / "serving")) == versions
