@@ -242,6 +242,42 @@ def _command_ingest(args, config) -> int:
     return 0
 
 
+def _command_history(args, config) -> int:
+    from pipeline.history import run_history, serving_versions
+
+    records = run_history(config)
+    if not records:
+        print(f"No runs recorded in {config.output_dir}")
+        return 0
+    metric = config.evaluation.ranking_metric
+    print(f"{'finished':19s}  {'spans':9s}  {'RMSE':>6s}  {metric:>8s}  {'blessed':8s}  pushed")
+    for record in records:
+        spans = (f"{record.spans[0]}-{record.spans[-1]}" if len(record.spans) > 1 else
+                 ",".join(map(str, record.spans)) or "-")
+        rmse = f"{record.rmse:.4f}" if record.rmse is not None else "-"
+        blessed = "revoked" if record.revoked else ("yes" if record.blessed else "no")
+        print(f"{record.finished:19s}  {spans:9s}  {rmse:>6s}  "
+              f"{record.ranking.get(metric, float('nan')):8.4f}  {blessed:8s}  "
+              f"{record.pushed_version or '-'}")
+        for failure in record.failures:
+            print(f"{'':21s}gate: {failure}")
+    versions = serving_versions(config)
+    print(f"Serving: version {versions[-1] if versions else 'none'} of "
+          f"{', '.join(versions) or 'none'}")
+    return 0
+
+
+def _command_rollback(args, config) -> int:
+    from pipeline.history import rollback
+    from pipeline.lock import output_lock
+
+    with output_lock(config.output_dir):
+        new_version, version = rollback(config, args.version)
+    print(f"Serving version {new_version}: a copy of version {version}; the next run "
+          "compares against its model")
+    return 0
+
+
 def _command_fetch(args, config) -> int:
     from data.movielens import fetch_movielens_100k
 
@@ -292,6 +328,14 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--quarantine", action="store_true",
                         help="ingest the good rows; bad rows go to the span's quarantine.csv")
     ingest.set_defaults(handler=_command_ingest)
+    history = commands.add_parser("history", parents=[common],
+                                  help="every run: spans, metrics, blessing, pushed version")
+    history.set_defaults(handler=_command_history)
+    rollback = commands.add_parser("rollback", parents=[common],
+                                   help="serve an earlier pushed version again")
+    rollback.add_argument("version", nargs="?",
+                          help="pushed version (default: the one before the version served)")
+    rollback.set_defaults(handler=_command_rollback)
     fetch = commands.add_parser("fetch", parents=[common], help="fetch MovieLens-100K")
     fetch.add_argument("--source", help="GroupLens ml-100k zip, folder or URL "
                                         "(default: the copy in the recbole wheel on PyPI)")
@@ -305,6 +349,7 @@ def main(argv=None) -> int:
     from components.anomalies import DataAnomaliesError
     from data.raw_format import DataError
     from pipeline.config import load_config
+    from pipeline.history import RollbackError
     from pipeline.lock import OutputLockedError
     from pipeline.serving import NoModelError
 
@@ -320,6 +365,9 @@ def main(argv=None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ANOMALIES
     except NoModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    except RollbackError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
     except OutputLockedError as error:

@@ -62,7 +62,7 @@ def gate_failures(config: PipelineConfig, metrics, baseline) -> List[str]:
     return failures
 
 
-def _store(config: PipelineConfig) -> metadata_store.MetadataStore:
+def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = config.metadata_path
     return metadata_store.MetadataStore(connection)
@@ -73,14 +73,14 @@ def ingested_spans(config: PipelineConfig) -> Set[int]:
     if not os.path.exists(config.metadata_path):
         return set()
     return {a.custom_properties["span"].int_value
-            for a in _store(config).get_artifacts_by_type("Examples")
+            for a in open_store(config).get_artifacts_by_type("Examples")
             if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and "span" in a.custom_properties}
 
 
 def latest_run_result(config: PipelineConfig) -> RunResult:
     import tensorflow_model_analysis as tfma
 
-    store = _store(config)
+    store = open_store(config)
     evaluation = _latest(store, "ModelEvaluation")
     result = tfma.load_eval_result(evaluation.uri)
     slices = {_slice_name(key): _metric_values(m) for key, m in result.slicing_metrics}

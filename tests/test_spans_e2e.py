@@ -18,9 +18,11 @@ training:
   epochs: 2
   batch_size: 512
   autoencoder_epochs: 5
-evaluation:
+evaluation:  # every run blessed: these tests are about spans, not the gate
   max_rmse: 1.2
+  max_rmse_increase: 1.0
   min_ranking: 0.0
+  max_ranking_drop: 1.0
 """
 
 
@@ -87,6 +89,46 @@ def test_a_new_span_moves_the_window(spanned, capsys):
     assert cli.main(["run", *args]) == 0
     assert "training on spans 2–3" in capsys.readouterr().out
     assert _transform_input_spans(str(root / "out")) == [2, 3]
+
+
+def test_history_lists_each_run_with_its_spans_metrics_and_pushed_version(spanned, capsys):
+    root, _, args = spanned
+    from pipeline.config import load_config
+    from pipeline.history import run_history, serving_versions
+
+    config = load_config(output_dir=str(root / "out"))
+    records = run_history(config)
+    assert [r.spans for r in records] == [[1, 2], [2, 3]]
+    assert [r.pushed_version for r in records] == serving_versions(config)
+    assert all(r.blessed and 0.5 < r.rmse < 1.2 and "ndcg@10" in r.ranking for r in records)
+    assert cli.main(["history", "--output", str(root / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "1-2" in out and "2-3" in out and records[-1].pushed_version in out
+
+
+def test_rollback_serves_the_earlier_version_and_the_baseline_follows(spanned, capsys):
+    root, _, args = spanned
+    from pipeline.config import load_config
+    from pipeline.history import run_history, serving_versions
+    from pipeline.results import open_store
+
+    config = load_config(output_dir=str(root / "out"))
+    first, second = serving_versions(config)
+    assert cli.main(["rollback", "--output", str(root / "out")]) == 0
+    assert f"a copy of version {first}" in capsys.readouterr().out
+    *_, served = serving_versions(config)
+    assert int(served) > int(second)
+    for name in ("saved_model.pb", "fingerprint.pb"):
+        assert (root / "out" / "serving" / served / name).read_bytes() == (
+            root / "out" / "serving" / first / name).read_bytes()
+    assert [r.revoked for r in run_history(config)] == [False, True]
+    blessed = [a.custom_properties["current_model_id"].int_value
+               for a in open_store(config).get_artifacts_by_type("ModelBlessing")
+               if "/ReleaseGate/" in a.uri and a.custom_properties["blessed"].int_value]
+    assert blessed == [run_history(config)[0].model_id]  # the next run's baseline
+    assert cli.main(["rollback", "42", "--output", str(root / "out")]) == cli.EXIT_NO_MODEL
+    assert "version 42 is not in" in capsys.readouterr().err
+    assert serving_versions(config)[-1] == served
 
 
 def test_a_drifted_span_stops_the_run_before_training_and_serving_is_untouched(
