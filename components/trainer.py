@@ -5,6 +5,8 @@ examples and exports the same signatures, so the Evaluator and the CLI treat the
 """
 
 import dataclasses
+import json
+import os
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -30,8 +32,10 @@ from components.model import (
 from components.popularity import fit_popularity
 from components.tables import TableModel
 from components.wals import WalsConfig, fit_wals
+from components.warm_start import load_previous, warm_start
 
 CATALOG_BATCH = 65536
+WARM_START_FILE = "warm_start.json"  # in the ModelRun artifact: what a warm start carried over
 MODELS = ("hybrid", "wals", "content", "popularity")
 RETRIEVALS = ("weighted_squares", "softmax")
 
@@ -60,6 +64,10 @@ class TrainingConfig:
     rating_weight: float = 1.0
     retrieval_weight: float = 1.0
     user_history: bool = True  # encode each user's rated items in the user tower (SVD++-style)
+    # Continuous retraining: start the towers from the model in service, mapped by id
+    # (components/warm_start.py), and train warm_start_epochs instead of epochs.
+    warm_start: bool = True
+    warm_start_epochs: int = 3
     # Known users' ranking: (1 − w)·towers + w·item-item (EASE, components/item_item.py) with
     # w = item_item_weight in [0, 1) (0: towers only) and λ = item_item_regularization.
     item_item_weight: float = 0.75
@@ -120,9 +128,12 @@ def _dataset(accessor: DataAccessor, files: List[str], transform_output, batch_s
 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
-               train: tf.data.Dataset, evaluation: tf.data.Dataset):
+               train: tf.data.Dataset, evaluation: tf.data.Dataset, previous=None, ids=None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
-    item-item model (ranking); returns the towers and the tables that serve the blend."""
+    item-item model (ranking); returns the towers, the tables that serve the blend and the
+    warm start's report (None for a cold start).
+    previous: (weights, ids) of the model in service to warm-start from (load_previous);
+    ids: this run's ids per vocabulary."""
     users, items = catalog.user_inputs(), catalog.item_inputs()
     model = HybridModel(
         vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
@@ -136,7 +147,14 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                  if config.user_history else None),
         popularity=catalog.popularity)
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-    history = model.fit(train, epochs=config.epochs, validation_data=evaluation, verbose=0)
+    epochs, report = config.epochs, None
+    if previous is not None:
+        for features, _ in train.take(1):
+            model(features)  # creates the variables
+        report = warm_start(model.variables, previous[0], previous[1], ids)
+        logging.info("Warm start: %s", report)
+        epochs = config.warm_start_epochs
+    history = model.fit(train, epochs=epochs, validation_data=evaluation, verbose=0)
     logging.info("Training history: %s", history.history)
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)
@@ -162,7 +180,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         item_item=(config.item_item_weight * fit_ease(
             catalog.seen_splits, catalog.seen_items, catalog.num_items,
             config.item_item_regularization) if config.item_item_weight > 0 else None))
-    return model, tables
+    return model, tables, report
 
 
 def fit_wals_tables(config: TrainingConfig, catalog: Catalog) -> TableModel:
@@ -197,13 +215,22 @@ def run_fn(fn_args: FnArgs) -> None:
         num_users=vocab.users - F.OOV_BUCKETS, num_items=vocab.items - F.OOV_BUCKETS)
     hybrid = None
     if config.model == "hybrid":
-        hybrid, tables = fit_hybrid(
+        previous = (load_previous(fn_args.base_model)
+                    if config.warm_start and fn_args.base_model else None)
+        hybrid, tables, report = fit_hybrid(
             config, vocab, catalog,
             _dataset(fn_args.data_accessor, fn_args.train_files, transform_output,
                      config.batch_size, shuffle=True, seed=config.seed),
             # Training-sized batches: each row gathers its user's whole history.
             _dataset(fn_args.data_accessor, fn_args.eval_files, transform_output,
-                     config.batch_size, shuffle=False, seed=config.seed))
+                     config.batch_size, shuffle=False, seed=config.seed),
+            previous=previous,
+            ids={name: transform_output.vocabulary_by_name(name)
+                 for name in (F.USER_VOCAB, F.ITEM_VOCAB)})
+        if report is not None:
+            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, WARM_START_FILE),
+                                   "w") as handle:
+                handle.write(json.dumps(dataclasses.asdict(report), indent=2))
     elif config.model == "wals":
         tables = fit_wals_tables(config, catalog)
     elif config.model == "content":

@@ -121,16 +121,19 @@ def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeli
         analyzer_cache=analyzer_cache,
         preprocessing_fn=TRANSFORM_FN, custom_config={"code_version": code_version})
     transform.add_upstream_node(validation_gate)
+    baseline = None if config.train_only else _latest_blessed_model()
     trainer = tfx.components.Trainer(
         run_fn=TRAINER_FN,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        # Continuous retraining warm-starts from the model in service.
+        base_model=baseline.outputs["model"] if baseline and config.spanned else None,
         custom_config={**dataclasses.asdict(config.training), "code_version": code_version})
     components = [example_gen, *resolvers, statistics_gen, schema_gen, example_validator,
                   validation_gate, transform, trainer]
-    if not config.train_only:
-        components += _release(config, example_gen, trainer)
+    if baseline is not None:
+        components += [baseline, *_release(config, example_gen, trainer, baseline)]
     return _pipeline(config, components)
 
 
@@ -145,17 +148,22 @@ def _pipeline(config: PipelineConfig, components) -> tfx.dsl.Pipeline:
         enable_cache=True)
 
 
-def _release(config: PipelineConfig, example_gen, trainer) -> list:
-    """Evaluator (rating metrics) and RankingGate (top-k metrics) against the latest blessed
-    model, and Pusher of models that pass both."""
-    gate = config.evaluation
-    baseline_resolver = tfx.dsl.Resolver(
+def _latest_blessed_model():
+    """The model in service: the latest the release gate blessed (rollbacks revoke later
+    blessings, so it follows them)."""
+    return tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
         model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
         # The release gate's blessings only: a model TFMA blessed may still fail the ranking.
         model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing,
                                        producer_component_id=RELEASE_GATE_ID),
     ).with_id("latest_blessed_model_resolver")
+
+
+def _release(config: PipelineConfig, example_gen, trainer, baseline_resolver) -> list:
+    """Evaluator (rating metrics) and RankingGate (top-k metrics) against the model in
+    service, and Pusher of models that pass both."""
+    gate = config.evaluation
     evaluator = tfx.components.Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -174,4 +182,4 @@ def _release(config: PipelineConfig, example_gen, trainer) -> list:
         model_blessing=release_gate.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
-    return [baseline_resolver, evaluator, release_gate, pusher]
+    return [evaluator, release_gate, pusher]

@@ -2,6 +2,7 @@
 are caught up, training reads the rolling window, and a run with nothing new trains nothing."""
 
 import csv
+import json
 import os
 import random
 
@@ -9,6 +10,7 @@ import pytest
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.trainer import WARM_START_FILE
 from data import ingest, spans, synthetic
 from pipeline import cli
 
@@ -83,12 +85,25 @@ def test_a_run_with_nothing_new_trains_nothing_and_says_so(spanned, capsys):
     assert sorted(os.listdir(root / "out" / "serving")) == versions
 
 
-def test_a_new_span_moves_the_window(spanned, capsys):
+def _warm_start_reports(root):
+    runs = root / "out" / "pipeline" / "Trainer" / "model_run"
+    return {int(run): json.loads((runs / run / WARM_START_FILE).read_text())
+            for run in os.listdir(runs) if (runs / run / WARM_START_FILE).exists()}
+
+
+def test_a_new_span_moves_the_window_and_warm_starts_from_the_model_in_service(
+        spanned, capsys):
     root, data, args = spanned
+    assert not _warm_start_reports(root)  # the first run started cold
     ingest.ingest(data, _batch(data, str(root / "b3.csv"), 3 * 10**7, 3))
     assert cli.main(["run", *args]) == 0
     assert "training on spans 2–3" in capsys.readouterr().out
     assert _transform_input_spans(str(root / "out")) == [2, 3]
+    [report] = _warm_start_reports(root).values()
+    mapped = report["mapped"]
+    assert mapped["user_tower/user_id/vectors/embeddings"] > 150  # most users carried over
+    assert mapped["item_tower/item_id/vectors/embeddings"] > 100
+    assert "global_bias" in report["copied"]
 
 
 def test_history_lists_each_run_with_its_spans_metrics_and_pushed_version(spanned, capsys):

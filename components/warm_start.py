@@ -1,0 +1,96 @@
+"""Warm start: the hybrid's towers begin where the previous model left off, mapped by id.
+
+Vocabularies are rebuilt on every run (ordered by frequency, and growing as users and items
+arrive), so a row index means a different id from one run to the next: every id-indexed
+weight is copied row by row through the ids, and new ids keep their fresh initial rows.
+Weights whose shape does not depend on a vocabulary (projections, global bias, rank scale) are
+copied as they are. The content embeddings (age, occupation, genres, ...) and the fixed
+popularity prior start fresh: they are small, and their vocabularies are not exported by name.
+"""
+
+import dataclasses
+import os
+from typing import Dict, List, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from components import features as F
+
+# Variable name prefix → the vocabulary its rows follow (rows past the known ids are OOV).
+ROWS_BY_ID = {
+    "user_tower/user_id/": F.USER_VOCAB,
+    "user_tower/history/": F.ITEM_VOCAB,
+    "item_tower/item_id/": F.ITEM_VOCAB,
+    "rank_bias": F.ITEM_VOCAB,
+}
+COPIED = ("user_tower/demographics/", "item_tower/content/", "global_bias", "rank_scale")
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmStartReport:
+    copied: List[str]  # variables copied whole
+    mapped: Dict[str, int]  # variable → rows carried over by id
+    new_ids: Dict[str, int]  # vocabulary → ids without a previous row
+
+
+def _name(variable) -> str:
+    return variable.name.split(":")[0]
+
+
+def _saved_name(variable, previous: Dict[str, np.ndarray]) -> str:
+    """The name the variable was exported under: a live model's variables carry the model's
+    scope first (hybrid_model/user_tower/...), the exported ones do not."""
+    name = _name(variable)
+    return name if name in previous or "/" not in name else name.split("/", 1)[1]
+
+
+def _matches(name: str, prefix: str) -> bool:
+    return name == prefix or (prefix.endswith("/") and name.startswith(prefix))
+
+
+def warm_start(variables: Sequence[tf.Variable], previous: Dict[str, np.ndarray],
+               previous_ids: Dict[str, Sequence[bytes]], ids: Dict[str, Sequence[bytes]]
+               ) -> WarmStartReport:
+    """Assigns `previous` weights (by variable name) to `variables`, mapping the rows of
+    id-indexed ones from previous_ids to ids (per vocabulary name)."""
+    copied, mapped = [], {}
+    for variable in variables:
+        name = _saved_name(variable, previous)
+        if name not in previous:
+            continue
+        old = previous[name]
+        vocab = next((v for p, v in ROWS_BY_ID.items() if _matches(name, p)), None)
+        if vocab is not None:
+            old_index = {key: row for row, key in enumerate(previous_ids[vocab])}
+            pairs = [(row, old_index[key]) for row, key in enumerate(ids[vocab])
+                     if key in old_index and old_index[key] < len(old)]
+            pairs = [(new, old_row) for new, old_row in pairs if new < variable.shape[0]]
+            if pairs and old.shape[1:] == tuple(variable.shape[1:]):
+                values = variable.numpy()
+                new_rows, old_rows = map(list, zip(*pairs))
+                values[new_rows] = old[old_rows]
+                variable.assign(values)
+                mapped[name] = len(pairs)
+        elif any(_matches(name, p) for p in COPIED) and old.shape == tuple(variable.shape):
+            variable.assign(old)
+            copied.append(name)
+    new_ids = {vocab: len(set(keys) - set(previous_ids.get(vocab, ())))
+               for vocab, keys in ids.items()}
+    return WarmStartReport(copied=copied, mapped=mapped, new_ids=new_ids)
+
+
+def _vocabulary(model_dir: str, name: str) -> List[bytes]:
+    with tf.io.gfile.GFile(os.path.join(model_dir, "assets", name), "rb") as handle:
+        return [line.rstrip(b"\n") for line in handle]
+
+
+def load_previous(model_dir: str):
+    """(weights by name, ids by vocabulary) of an exported hybrid; None for another kind."""
+    module = tf.saved_model.load(model_dir)
+    hybrid = getattr(module, "hybrid", None)
+    if hybrid is None:
+        return None
+    weights = {_name(v): v.numpy() for v in hybrid.variables}
+    return weights, {vocab: _vocabulary(model_dir, vocab)
+                     for vocab in (F.USER_VOCAB, F.ITEM_VOCAB)}
