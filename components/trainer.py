@@ -154,7 +154,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         report = warm_start(model.variables, previous[0], previous[1], ids)
         logging.info("Warm start: %s", report)
         epochs = config.warm_start_epochs
-    history = model.fit(train, epochs=epochs, validation_data=evaluation, verbose=0)
+    # Evaluated once, after the last epoch: each pass gathers every user's history.
+    history = model.fit(train, epochs=epochs, validation_data=evaluation,
+                        validation_freq=epochs, verbose=0)
     logging.info("Training history: %s", history.history)
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)

@@ -1,0 +1,40 @@
+"""Beam options given to `recsys run` reach every Beam-powered component of the compiled
+pipeline (how DirectRunner parallelism, Dataflow, Flink or Spark are chosen)."""
+
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
+
+from pipeline import cli
+from pipeline.pipeline import create_pipeline
+
+BEAM_COMPONENTS = {"FileBasedExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+
+
+def _beam_args_by_component(config):
+    deployment = pipeline_pb2.IntermediateDeploymentConfig()
+    compiler.Compiler().compile(create_pipeline(config, "test")).deployment_config.Unpack(
+        deployment)
+    found = {}
+    for name, spec in deployment.executor_specs.items():
+        beam = executable_spec_pb2.BeamExecutableSpec()
+        if spec.Is(beam.DESCRIPTOR):
+            spec.Unpack(beam)
+            found[name] = list(beam.beam_pipeline_args)
+    return found
+
+
+def test_cli_and_yaml_beam_args_reach_every_beam_component(synthetic_folder, tmp_path,
+                                                           monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "_command_run", lambda args, config: seen.append(config) or 0)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text('beam_args: ["--runner=DirectRunner"]\n')
+    assert cli.main(["run", "--data", synthetic_folder, "--output", str(tmp_path / "out"),
+                     "--config", str(config_file),
+                     "--beam-arg=--direct_running_mode=multi_processing",
+                     "--beam-arg=--direct_num_workers=2"]) == 0
+    found = _beam_args_by_component(seen[0])
+    assert set(found) == BEAM_COMPONENTS
+    for args in found.values():
+        assert args == ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                        "--direct_num_workers=2"]
