@@ -9,13 +9,14 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run schedule test lint bench bench-quality clean
+.PHONY: help setup data run schedule kubeflow test lint bench bench-quality clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
 	@echo "make test   - run the test suite (synthetic data only)"
 	@echo "make bench  - time every component on MovieLens-100K (bench/results/)"
 	@echo "make schedule - run now, then again whenever a new span lands (recsys ingest)"
+	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove the output folder"
@@ -40,6 +41,9 @@ run: setup data
 
 schedule: setup data
 	$(BIN)/recsys run --watch --data $(DATA) --output $(OUTPUT) $(ARGS)
+
+kubeflow: setup
+	$(BIN)/recsys kubeflow $(ARGS)
 
 test: setup
 	$(BIN)/python -m pytest -q $(ARGS)

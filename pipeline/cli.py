@@ -278,6 +278,15 @@ def _command_rollback(args, config) -> int:
     return 0
 
 
+def _command_kubeflow(args, config) -> int:
+    from pipeline.kubeflow_runner import compile_pipeline
+
+    spec = compile_pipeline(config, args.spec, args.image)
+    print(f"Kubeflow Pipelines spec: {spec} (image {args.image}; data {config.data_dir}, "
+          f"output {config.output_dir})")
+    return 0
+
+
 def _command_fetch(args, config) -> int:
     from data.movielens import fetch_movielens_100k
 
@@ -336,6 +345,16 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("version", nargs="?",
                           help="pushed version (default: the one before the version served)")
     rollback.set_defaults(handler=_command_rollback)
+    kubeflow = commands.add_parser(
+        "kubeflow", parents=[common],
+        help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (JSON spec)")
+    kubeflow.add_argument("--spec", default=os.path.join("build", "kubeflow", "pipeline.json"),
+                          help="where to write the spec (default build/kubeflow/pipeline.json)")
+    kubeflow.add_argument("--image", default="recsys-pipeline:latest",
+                          help="the pipeline image every step runs in (see Dockerfile)")
+    kubeflow.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
+                          help="extra Beam pipeline option for the Beam components")
+    kubeflow.set_defaults(handler=_command_kubeflow)
     fetch = commands.add_parser("fetch", parents=[common], help="fetch MovieLens-100K")
     fetch.add_argument("--source", help="GroupLens ml-100k zip, folder or URL "
                                         "(default: the copy in the recbole wheel on PyPI)")

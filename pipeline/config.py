@@ -12,6 +12,7 @@ from data import spans
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_FILE = os.path.join(PROJECT_DIR, "schemas", "schema.pbtxt")
+LAYOUTS = ("auto", "spans", "flat")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,6 +35,9 @@ class PipelineConfig:
     pipeline_name: str = "recsys"
     # Training reads the last span_window spans of a spanned data folder (0: all of them).
     span_window: int = 0
+    # auto: spans if data_dir holds span-N folders (data/spans.py); spans or flat: as told
+    # (for a data folder this process cannot list, e.g. when compiling for Kubeflow).
+    layout: str = "auto"
     # Hash buckets of the train/eval split ExampleGen makes.
     split_buckets: Tuple[Tuple[str, int], ...] = (("train", 4), ("eval", 1))
     # Instead of hashing: data_dir holds one raw folder per split (train/, eval/), as the
@@ -46,10 +50,16 @@ class PipelineConfig:
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
 
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+
     @property
     def spanned(self) -> bool:
-        """Whether data_dir holds spans (data/spans.py), read as of now."""
-        return not self.presplit and spans.is_spanned(self.data_dir)
+        """Whether data_dir holds spans (data/spans.py); with layout auto, as of now."""
+        if self.presplit or self.layout == "flat":
+            return False
+        return self.layout == "spans" or spans.is_spanned(self.data_dir)
 
     @property
     def ratings_pattern(self) -> str:
@@ -110,6 +120,6 @@ def load_config(path: str = None, **overrides) -> PipelineConfig:
                 values[key] = tuple(tuple(v) if isinstance(v, list) else v for v in values[key])
     values.update({k: v for k, v in overrides.items() if v is not None})
     for key in ("data_dir", "output_dir"):
-        if key in values:
+        if key in values and "://" not in values[key]:  # gs://, s3://, hdfs:// stay as given
             values[key] = os.path.abspath(values[key])
     return PipelineConfig(**values)

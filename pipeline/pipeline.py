@@ -57,8 +57,7 @@ def _example_splits(config: PipelineConfig):
 
 
 def _span_window(config: PipelineConfig, example_gen):
-    """The last `span_window` spans ExampleGen has written (all when 0), and the latest
-    analyzer cache, so Transform re-analyzes only spans it has not seen."""
+    """The last `span_window` spans ExampleGen has written (all when 0)."""
     window = tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
         config={"range_config": tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(
@@ -66,11 +65,15 @@ def _span_window(config: PipelineConfig, example_gen):
         examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
                                  producer_component_id=example_gen.id)).with_id("span_window")
     window.add_upstream_node(example_gen)
-    cache = tfx.dsl.Resolver(
+    return window
+
+
+def _analyzer_cache():
+    """Transform's latest analyzer cache: spans it has analyzed are not analyzed again."""
+    return tfx.dsl.Resolver(
         strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
         cache=tfx.dsl.Channel(type=tfx.types.standard_artifacts.TransformCache),
     ).with_id("transform_cache_resolver")
-    return window, cache
 
 
 def _previous_statistics(statistics_gen):
@@ -95,15 +98,22 @@ def create_span_pipeline(config: PipelineConfig, code_version: str, span: int
     return _pipeline(config, [example_gen])
 
 
-def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeline:
-    """code_version: a fingerprint of the components' source, so the cache sees code edits."""
+def create_pipeline(config: PipelineConfig, code_version: str,
+                    rolling_window: bool = True) -> tfx.dsl.Pipeline:
+    """code_version: a fingerprint of the components' source, so the cache sees code edits.
+    rolling_window=False where the orchestrator cannot compile the span window's resolver
+    (Kubeflow V2): spans then train on the latest span alone, with the analyzer cache and the
+    warm start."""
     example_gen = create_example_gen(
         input_base=config.data_dir, code_version=code_version, **_example_splits(config))
     resolvers, training_examples, analyzer_cache = [], example_gen.outputs["examples"], None
     if config.spanned:
-        window, cache = _span_window(config, example_gen)
-        resolvers = [window, cache]
-        training_examples, analyzer_cache = window.outputs["examples"], cache.outputs["cache"]
+        cache = _analyzer_cache()
+        resolvers, analyzer_cache = [cache], cache.outputs["cache"]
+        if rolling_window:
+            window = _span_window(config, example_gen)
+            resolvers.append(window)
+            training_examples = window.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
@@ -138,12 +148,16 @@ def create_pipeline(config: PipelineConfig, code_version: str) -> tfx.dsl.Pipeli
 
 
 def _pipeline(config: PipelineConfig, components) -> tfx.dsl.Pipeline:
+    # Embedded SQLite metadata for a local output folder; on a cluster (gs://...) the
+    # orchestrator brings its own store.
+    metadata = (None if "://" in config.metadata_path else
+                tfx.orchestration.metadata.sqlite_metadata_connection_config(
+                    config.metadata_path))
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.pipeline_root,
         components=components,
-        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
-            config.metadata_path),
+        metadata_connection_config=metadata,
         beam_pipeline_args=list(config.beam_args),
         enable_cache=True)
 
