@@ -21,6 +21,7 @@ import zipfile
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from components.features import GENRES as GENRES_COLUMN
+from data import spans
 from data.raw_format import (
     COLUMNS,
     GENRE_SEPARATOR,
@@ -177,7 +178,9 @@ def _download(url: str, cache_dir: str) -> str:
 
 
 def _is_complete(folder: str) -> bool:
-    return all(os.path.isfile(os.path.join(folder, name)) for name in COLUMNS)
+    """The three files, or spans (`recsys ingest` moved the files into span-0)."""
+    return (all(os.path.isfile(os.path.join(folder, name)) for name in COLUMNS)
+            or spans.is_spanned(folder))
 
 
 def _write_folder(dest_dir: str, tables: Tables) -> None:
@@ -203,7 +206,8 @@ def fetch_movielens_100k(dest_dir: str, source: Optional[str] = None,
 
     source: None for the copy in the recbole wheel (pip-downloaded into cache_dir), else a path
     or http(s) URL of GroupLens' ml-100k.zip, or the path of its unpacked folder. Does nothing
-    when dest_dir already holds the three files; refuses a non-empty folder lacking any.
+    when dest_dir already holds the three files or spans; refuses a non-empty folder lacking
+    any.
     """
     dest_dir = os.path.normpath(os.fspath(dest_dir))
     if _is_complete(dest_dir):

@@ -126,6 +126,16 @@ def test_complete_destination_is_left_alone(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["ml-100k", "out"]  # no temp folder left behind
 
 
+def test_a_folder_turned_into_spans_by_ingest_is_complete(tmp_path):
+    dest = movielens.fetch_movielens_100k(
+        str(tmp_path / "out"), source=_write_grouplens_folder(tmp_path / "ml-100k"))
+    os.rename(dest, str(tmp_path / "span-0"))
+    os.makedirs(dest)
+    os.rename(str(tmp_path / "span-0"), os.path.join(dest, "span-0"))
+    assert movielens.fetch_movielens_100k(dest, source=str(tmp_path / "missing")) == dest
+    assert os.listdir(dest) == ["span-0"]  # nothing fetched over the spans
+
+
 def test_refuses_a_foreign_non_empty_destination(tmp_path):
     dest = tmp_path / "out"
     dest.mkdir()
