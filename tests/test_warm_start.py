@@ -2,11 +2,11 @@
 
 import numpy as np
 import tensorflow as tf
+from test_model import VOCAB, _batch, _candidates
 
 from components import features as F
 from components.model import HybridModel, ModelConfig
 from components.warm_start import COPIED, ROWS_BY_ID, warm_start
-from tests.test_model import VOCAB, _batch, _candidates
 
 USERS = F.USER_VOCAB
 
