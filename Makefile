@@ -9,7 +9,7 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run schedule kubeflow test lint bench bench-quality clean
+.PHONY: help setup data run schedule kubeflow test lint bench bench-quality replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
@@ -18,6 +18,7 @@ help:
 	@echo "make schedule - run now, then again whenever a new span lands (recsys ingest)"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
+	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove the output folder"
 
@@ -56,6 +57,9 @@ bench: setup data
 
 bench-quality: setup data
 	$(BIN)/python -m bench.quality_bench --data $(DATA) $(ARGS)
+
+replay: setup data
+	$(BIN)/python -m bench.replay --data $(DATA) $(ARGS)
 
 clean:
 	rm -rf $(OUTPUT)

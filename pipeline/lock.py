@@ -51,6 +51,7 @@ def _owner(path: str) -> dict:
 @contextlib.contextmanager
 def output_lock(output_dir: str, on_stale: Callable[[dict], None] = lambda owner: None
                 ) -> Iterator[None]:
+    created = not os.path.isdir(output_dir)
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, LOCK_FILE)
     if not _take(path):
@@ -70,3 +71,5 @@ def output_lock(output_dir: str, on_stale: Callable[[dict], None] = lambda owner
         yield
     finally:
         os.remove(path)
+        if created and not os.listdir(output_dir):
+            os.rmdir(output_dir)  # a run refused before writing anything leaves no folder

@@ -40,11 +40,15 @@ def test_a_stale_lock_of_a_killed_run_is_cleared(tmp_path):
     assert [owner["pid"] for owner in cleared] == [pid]
 
 
-def test_the_lock_is_released_when_the_run_fails(tmp_path):
+def test_the_lock_is_released_when_the_run_fails_and_a_folder_it_made_is_removed(tmp_path):
     with pytest.raises(ValueError):
         with output_lock(str(tmp_path)):
             raise ValueError("boom")
     assert not os.path.exists(tmp_path / LOCK_FILE)
+    with pytest.raises(ValueError):
+        with output_lock(str(tmp_path / "new")):
+            raise ValueError("refused before writing anything")
+    assert not os.path.exists(tmp_path / "new")
 
 
 def test_watch_runs_on_change_skips_failed_data_until_it_changes_and_stops_on_ctrl_c(

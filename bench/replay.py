@@ -1,0 +1,156 @@
+"""`make replay`: continuous retraining replayed on MovieLens-100K, week by week.
+
+The ratings are cut into weeks by timestamp; the weeks holding the first 60% of the ratings
+become span 0, and every later week is ingested (`recsys ingest`) and run through the real
+pipeline twice: warm-started from the model in service, and retrained cold on the same window
+(`warm_start: false`), each in its own output folder. Each run's trained model is scored on
+the following week's ratings (train through week t, test on week t+1): RMSE through
+`serving_default`, NDCG@10 through `recommend` over the catalog, seen items excluded. Writes
+bench/results/replay.json and replay.md.
+
+Usage: python -m bench.replay --data DIR [--weeks N] [--work DIR]
+"""
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import time
+from typing import Dict, List
+
+WEEK_SECONDS = 7 * 24 * 3600
+BOOTSTRAP_SHARE = 0.6
+
+
+def weekly_batches(ratings) -> List[list]:
+    """The ratings grouped into consecutive weeks (empty weeks dropped); the weeks up to the
+    first 60% of ratings are merged into the first group, the bootstrap."""
+    start = min(r.timestamp for r in ratings)
+    weeks: Dict[int, list] = {}
+    for rating in ratings:
+        weeks.setdefault((rating.timestamp - start) // WEEK_SECONDS, []).append(rating)
+    ordered = [weeks[w] for w in sorted(weeks)]
+    bootstrap, seen = [], 0
+    while ordered and seen < BOOTSTRAP_SHARE * len(ratings):
+        seen += len(ordered[0])
+        bootstrap += ordered.pop(0)
+    return [bootstrap] + ordered
+
+
+def _write_ratings(path: str, ratings) -> str:
+    from data import raw_format as R
+
+    R.write_csv(path, R.RATINGS_COLUMNS,
+                [[r.user_id, r.item_id, f"{r.rating:g}", r.timestamp] for r in ratings])
+    return path
+
+
+def _latest_model(config) -> str:
+    from pipeline.results import open_store
+
+    trained = max(open_store(config).get_artifacts_by_type("Model"), key=lambda a: a.id)
+    return os.path.join(trained.uri, "Format-Serving")
+
+
+def _score(config, next_week_dir: str) -> Dict[str, float]:
+    from bench.quality_bench import evaluate
+
+    metrics = evaluate(_latest_model(config), next_week_dir, cold_users=False)
+    return {"rmse": metrics["rmse"], "ndcg@10": metrics["ndcg@10"]}
+
+
+def _run(config) -> Dict[str, object]:
+    from pipeline import local_runner
+    from pipeline.results import latest_run_result
+
+    start = time.monotonic()
+    seconds = local_runner.run(config)
+    result = latest_run_result(config)
+    return {"seconds": time.monotonic() - start, "trainer_seconds": seconds.get("Trainer"),
+            "blessed": result.blessed,
+            "pushed": os.path.basename(result.pushed_dir) if result.pushed_dir else None}
+
+
+def markdown(report) -> str:
+    lines = [f"Replay of MovieLens-100K, one span a week — {report['machine']['cpu']}, "
+             f"{report['machine']['cores']} cores", "",
+             "| week | new ratings | warm RMSE | cold RMSE | warm NDCG@10 | cold NDCG@10 | "
+             "warm s | cold s | warm blessed / pushed | cold blessed / pushed |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+    for row in report["weeks"]:
+        cells = []
+        for key, pattern in (("rmse", "{:.4f}"), ("ndcg@10", "{:.4f}"), ("seconds", "{:.0f}")):
+            cells += [pattern.format(row[k][key]) if key in row[k] else "stopped"
+                      for k in ("warm", "cold")]
+        for kind in ("warm", "cold"):
+            run = row[kind]
+            cells.append("stopped by the drift gate" if "stopped" in run else
+                         f"{'yes' if run['blessed'] else 'no'} / {run['pushed'] or '-'}")
+        lines.append(f"| {row['span']} | {row['ratings']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="MovieLens-100K as a raw folder")
+    parser.add_argument("--weeks", type=int, default=0,
+                        help="replay only this many weeks after the bootstrap (0: all)")
+    parser.add_argument("--work", default=None, help="scratch folder (default DATA-replay)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from bench.pipeline_bench import machine, write_report
+    from components.anomalies import DataAnomaliesError
+    from data import raw_format as R
+    from data.ingest import ingest
+    from data.spans import span_name
+    from pipeline.config import load_config
+
+    data = os.path.abspath(args.data)
+    work = os.path.abspath(args.work or f"{data}-replay")
+    shutil.rmtree(work, ignore_errors=True)
+    weeks = weekly_batches(R.read_table(data, R.RATINGS_FILE))
+    last = len(weeks) - 1 if not args.weeks else min(len(weeks) - 1, args.weeks)
+    spans_dir = os.path.join(work, "data")
+    bootstrap = os.path.join(spans_dir, span_name(0))
+    os.makedirs(bootstrap)
+    for name in (R.USERS_FILE, R.ITEMS_FILE):
+        shutil.copy(os.path.join(data, name), bootstrap)
+    _write_ratings(os.path.join(bootstrap, R.RATINGS_FILE), weeks[0])
+    configs = {"warm": load_config(data_dir=spans_dir, output_dir=os.path.join(work, "warm"))}
+    configs["cold"] = dataclasses.replace(
+        configs["warm"], output_dir=os.path.join(work, "cold"),
+        training=dataclasses.replace(configs["warm"].training, warm_start=False))
+    print(f"bootstrap: {len(weeks[0]):,} ratings; {len(weeks) - 1} weeks follow, replaying "
+          f"{last}", flush=True)
+    for config in configs.values():
+        _run(config)
+    rows = []
+    for span in range(1, last + 1):
+        batch = _write_ratings(os.path.join(work, f"week-{span}.csv"), weeks[span])
+        ingest(spans_dir, batch)
+        next_week = os.path.join(work, "next", "eval")
+        os.makedirs(next_week, exist_ok=True)
+        for name in (R.USERS_FILE, R.ITEMS_FILE):
+            shutil.copy(os.path.join(data, name), next_week)
+        following = weeks[span + 1] if span + 1 < len(weeks) else []
+        row = {"span": span, "ratings": len(weeks[span]), "next_ratings": len(following)}
+        for kind, config in configs.items():
+            try:
+                row[kind] = _run(config)
+            except DataAnomaliesError as error:  # the drift gate stopped this week's run
+                row[kind] = {"stopped": str(error)}
+                continue
+            if following:
+                _write_ratings(os.path.join(next_week, R.RATINGS_FILE), following)
+                row[kind].update(_score(config, os.path.dirname(next_week)))
+        rows.append(row)
+        print(f"week {span}: warm {row['warm']}  cold {row['cold']}", flush=True)
+    report = {"data": data, "machine": machine(), "bootstrap_ratings": len(weeks[0]),
+              "weeks": [r for r in rows if r["next_ratings"]]}
+    write_report("replay", report, markdown(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
