@@ -61,5 +61,7 @@ def check_drift(statistics_uri: str, previous_uri: str, schema_uri: str) -> None
                for reason in info.reason
                if anomalies_pb2.AnomalyInfo.Type.Name(reason.type).startswith("COMPARATOR_")]
     if drifted:
-        raise DataAnomaliesError("the new span drifted from the previous run's past the "
-                                 "thresholds in schemas/schema.pbtxt: " + "; ".join(drifted))
+        raise DataAnomaliesError(
+            "the new span drifted from the previous run's past the thresholds in "
+            "schemas/schema.pbtxt: " + "; ".join(drifted) + ". If the change is real, raise "
+            "those thresholds and run again")
