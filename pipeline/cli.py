@@ -372,26 +372,18 @@ def main(argv=None) -> int:
     from pipeline.lock import OutputLockedError
     from pipeline.serving import NoModelError
 
+    # Errors users can act on: one line, and an exit code of their own.
+    exit_codes = ((DataError, EXIT_DATA_ERROR), (DataAnomaliesError, EXIT_ANOMALIES),
+                  (NoModelError, EXIT_NO_MODEL), (RollbackError, EXIT_NO_MODEL),
+                  (OutputLockedError, EXIT_LOCKED))
     try:
         config = load_config(args.config, data_dir=args.data, output_dir=args.output)
         if getattr(args, "beam_args", None):
             config = config.with_beam_args(args.beam_args)
         return args.handler(args, config)
-    except DataError as error:
+    except tuple(kind for kind, _ in exit_codes) as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_DATA_ERROR
-    except DataAnomaliesError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_ANOMALIES
-    except NoModelError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_NO_MODEL
-    except RollbackError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_NO_MODEL
-    except OutputLockedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_LOCKED
+        return next(code for kind, code in exit_codes if isinstance(error, kind))
     except Exception as error:  # noqa: BLE001 - one line for users, the traceback with -v
         if args.verbose:
             raise
