@@ -41,8 +41,7 @@ def weekly_batches(ratings) -> List[list]:
 def _write_ratings(path: str, ratings) -> str:
     from data import raw_format as R
 
-    R.write_csv(path, R.RATINGS_COLUMNS,
-                [[r.user_id, r.item_id, f"{r.rating:g}", r.timestamp] for r in ratings])
+    R.write_csv(path, R.RATINGS_COLUMNS, [R.rating_row(r) for r in ratings])
     return path
 
 

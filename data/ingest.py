@@ -83,9 +83,8 @@ def _parse(path: str, name: str, problems: List[R.DataError]) -> _Table:
         key = None if name == R.RATINGS_FILE else (
             record.user_id if name == R.USERS_FILE else record.item_id)
         if key is not None and key in seen:
-            problems.append(R.DataError(path, row, F.USER_ID if name == R.USERS_FILE else
-                                        F.ITEM_ID, f"duplicate id {key!r} (first seen in row "
-                                                   f"{seen[key]})"))
+            problems.append(R.duplicate_id(
+                path, row, F.USER_ID if name == R.USERS_FILE else F.ITEM_ID, key, seen[key]))
             continue
         if key is not None:
             seen[key] = row
@@ -155,18 +154,6 @@ def _merge(previous: list, batch: list, key: str) -> Tuple[list, int, int]:
     return list(merged.values()), new, changed
 
 
-def _user_row(user: R.User) -> list:
-    return [user.user_id, user.age, user.gender, user.occupation, user.zip_code]
-
-
-def _item_row(item: R.Item) -> list:
-    return [item.item_id, item.title, item.year or "", R.GENRE_SEPARATOR.join(item.genres)]
-
-
-def _rating_row(rating: R.Rating) -> list:
-    return [rating.user_id, rating.item_id, f"{rating.rating:g}", rating.timestamp]
-
-
 def ingest(data_dir: str, ratings_file: str, users_file: Optional[str] = None,
            items_file: Optional[str] = None, quarantine: bool = False) -> IngestResult:
     """Validates the batch and writes it as the next span of data_dir; see the module doc."""
@@ -216,11 +203,11 @@ def ingest(data_dir: str, ratings_file: str, users_file: Optional[str] = None,
     staged = os.path.join(data_dir, f"{S.TEMP_PREFIX}{S.span_name(span)}")
     os.makedirs(staged)
     R.write_csv(os.path.join(staged, R.USERS_FILE), R.USERS_COLUMNS,
-                [_user_row(u) for u in all_users])
+                [R.user_row(u) for u in all_users])
     R.write_csv(os.path.join(staged, R.ITEMS_FILE), R.ITEMS_COLUMNS,
-                [_item_row(i) for i in all_items])
+                [R.item_row(i) for i in all_items])
     R.write_csv(os.path.join(staged, R.RATINGS_FILE), R.RATINGS_COLUMNS,
-                [_rating_row(r) for r in good])
+                [R.rating_row(r) for r in good])
     if problems:
         tables = {t.path: t for t in (users, items, ratings) if t is not None}
         R.write_csv(os.path.join(staged, QUARANTINE_FILE), QUARANTINE_COLUMNS, [

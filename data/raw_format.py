@@ -190,6 +190,23 @@ def read_table(folder: str, name: str) -> list:
     return [PARSERS[name](path, row, values) for row, values in read_rows(path, COLUMNS[name])]
 
 
+def duplicate_id(path: str, row: int, field: str, key: str, first_row: int) -> DataError:
+    return DataError(path, row, field, f"duplicate id {key!r} (first seen in row {first_row})")
+
+
+def rating_row(rating: Rating) -> list:
+    """A record as the row of its file that parses back to it."""
+    return [rating.user_id, rating.item_id, f"{rating.rating:g}", rating.timestamp]
+
+
+def user_row(user: User) -> list:
+    return [user.user_id, user.age, user.gender, user.occupation, user.zip_code]
+
+
+def item_row(item: Item) -> list:
+    return [item.item_id, item.title, item.year or "", GENRE_SEPARATOR.join(item.genres)]
+
+
 def write_csv(path: str, columns: Sequence[str], rows) -> None:
     """Writes rows (sequences of values) under a header, atomically (write aside, then rename)."""
     tmp = f"{path}.tmp"

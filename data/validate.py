@@ -25,8 +25,7 @@ def _ids(path: str, columns, parse, id_field: str) -> Set[str]:
         record = parse(path, row, values)
         key = getattr(record, id_field)
         if key in seen:
-            raise R.DataError(path, row, id_field,
-                              f"duplicate id {key!r} (first seen in row {seen[key]})")
+            raise R.duplicate_id(path, row, id_field, key, seen[key])
         seen[key] = row
     return set(seen)
 
