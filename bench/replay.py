@@ -6,7 +6,7 @@ pipeline twice: warm-started from the model in service, and retrained cold on th
 (`warm_start: false`), each in its own output folder. Each run's trained model is scored on
 the following week's ratings (train through week t, test on week t+1): RMSE through
 `serving_default`, NDCG@10 through `recommend` over the catalog, seen items excluded. Writes
-bench/results/replay.json and replay.md.
+bench/results/replay.json, replay.md and replay.png.
 
 Usage: python -m bench.replay --data DIR [--weeks N] [--work DIR]
 """
@@ -90,6 +90,36 @@ def markdown(report) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plot(report, path: str) -> str:
+    """One panel per figure of the table, warm against cold by week; a hollow marker is a run
+    the release gate did not bless (its model was not pushed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    panels = (("rmse", "RMSE on the next week"), ("ndcg@10", "NDCG@10 on the next week"),
+              ("seconds", "run seconds"))
+    figure, axes = pyplot.subplots(len(panels), 1, figsize=(8, 9), sharex=True)
+    for axis, (key, title) in zip(axes, panels):
+        for kind, color in (("warm", "tab:blue"), ("cold", "tab:orange")):
+            runs = [(row["span"], row[kind]) for row in report["weeks"] if key in row[kind]]
+            axis.plot([week for week, _ in runs], [run[key] for _, run in runs], color=color,
+                      label=f"{kind} start")
+            for week, run in runs:
+                axis.plot(week, run[key], "o", color=color,
+                          markerfacecolor=color if run["blessed"] else "white")
+        axis.set_title(title, fontsize=10)
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    axes[-1].set_xlabel("week (span) trained through; hollow marker: not blessed, not pushed")
+    figure.suptitle(f"Replay of MovieLens-100K — {report['machine']['cpu']}", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    pyplot.close(figure)
+    return path
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="MovieLens-100K as a raw folder")
@@ -98,7 +128,7 @@ def main(argv=None) -> int:
     parser.add_argument("--work", default=None, help="scratch folder (default DATA-replay)")
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    from bench.pipeline_bench import machine, write_report
+    from bench.pipeline_bench import RESULTS_DIR, machine, write_report
     from components.anomalies import DataAnomaliesError
     from data import raw_format as R
     from data.ingest import ingest
@@ -148,6 +178,7 @@ def main(argv=None) -> int:
     report = {"data": data, "machine": machine(), "bootstrap_ratings": len(weeks[0]),
               "weeks": [r for r in rows if r["next_ratings"]]}
     write_report("replay", report, markdown(report))
+    print("plot:", plot(report, os.path.join(RESULTS_DIR, "replay.png")))
     return 0
 
 
