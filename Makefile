@@ -9,13 +9,14 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run schedule kubeflow test lint bench bench-quality replay clean
+.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-quality replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
 	@echo "make test   - run the test suite (synthetic data only)"
 	@echo "make bench  - time every component on MovieLens-100K (bench/results/)"
 	@echo "make schedule - run now, then again whenever a new span lands (recsys ingest)"
+	@echo "make airflow - a local Airflow (standalone, http://localhost:8080) running the DAG daily"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
@@ -42,6 +43,15 @@ run: setup data
 
 schedule: setup data
 	$(BIN)/recsys run --watch --data $(DATA) --output $(OUTPUT) $(ARGS)
+
+# Airflow's state (SQLite database, logs, admin password) lives in $(OUTPUT)/airflow; the DAG
+# file is pipeline/dags/recsys_dag.py and reads RECSYS_* (RECSYS_SCHEDULE: cron, @daily, none).
+airflow: setup data
+	AIRFLOW_HOME=$(abspath $(OUTPUT))/airflow \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/pipeline/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
+	RECSYS_DATA=$(abspath $(DATA)) RECSYS_OUTPUT=$(abspath $(OUTPUT)) \
+	$(BIN)/airflow standalone
 
 kubeflow: setup
 	$(BIN)/recsys kubeflow $(ARGS)

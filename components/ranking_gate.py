@@ -41,7 +41,7 @@ def RankingGate(  # noqa: N802 - TFX component names are classes
         examples: tfx.dsl.components.InputArtifact[Artifacts.Examples],
         model: tfx.dsl.components.InputArtifact[Artifacts.Model],
         rating_blessing: tfx.dsl.components.InputArtifact[Artifacts.ModelBlessing],
-        blessing: tfx.dsl.components.OutputArtifact[Artifacts.ModelBlessing],
+        release_blessing: tfx.dsl.components.OutputArtifact[Artifacts.ModelBlessing],
         baseline_model: tfx.dsl.components.InputArtifact[Artifacts.Model] = None,
         metric: tfx.dsl.components.Parameter[str] = "ndcg@10",
         k: tfx.dsl.components.Parameter[int] = 10,
@@ -62,15 +62,19 @@ def RankingGate(  # noqa: N802 - TFX component names are classes
     if not rating_blessing.get_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY):
         failures.insert(0, "the Evaluator did not bless the rating metrics")
     blessed = not failures
-    io_utils.write_string_file(os.path.join(blessing.uri, METRICS_FILE), json.dumps(
+    # The output is named apart from the Evaluator's "blessing": Airflow's launcher names
+    # artifacts output_key:run_id, and ML Metadata wants names unique per type.
+    verdict = os.path.join(release_blessing.uri,
+                           constants.BLESSED_FILE_NAME if blessed else
+                           constants.NOT_BLESSED_FILE_NAME)
+    io_utils.write_string_file(os.path.join(release_blessing.uri, METRICS_FILE), json.dumps(
         {"candidate": candidate, "baseline": baseline, "failures": failures}, indent=2))
-    io_utils.write_string_file(os.path.join(
-        blessing.uri, constants.BLESSED_FILE_NAME if blessed else constants.NOT_BLESSED_FILE_NAME),
-        "")
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(blessed))
-    blessing.set_string_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY,
-                                        model.uri)
-    blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)
+    io_utils.write_string_file(verdict, "")
+    for key, value in ((constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(blessed)),
+                       (constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)):
+        release_blessing.set_int_custom_property(key, value)
+    release_blessing.set_string_custom_property(
+        constants.ARTIFACT_PROPERTY_CURRENT_MODEL_URI_KEY, model.uri)
     if baseline_model is not None:
-        blessing.set_int_custom_property(constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY,
-                                         baseline_model.id)
+        release_blessing.set_int_custom_property(
+            constants.ARTIFACT_PROPERTY_BASELINE_MODEL_ID_KEY, baseline_model.id)

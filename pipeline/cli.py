@@ -13,7 +13,6 @@ EXIT_ANOMALIES = 3
 EXIT_NO_MODEL = 4
 EXIT_FAILED = 1
 EXIT_LOCKED = 5
-LAST_RUN_FILE = "last_run.json"
 
 
 def _quiet_environment(verbose: bool) -> None:
@@ -92,24 +91,19 @@ def _command_run(args, config) -> int:
         return _watch(config, args.interval) if args.watch else _run_once(config)
 
 
-def _run_key(config) -> str:
-    from pipeline.fingerprint import run_fingerprint, source_fingerprint
-
-    return run_fingerprint(config, source_fingerprint())
-
-
 def _watch(config, interval: float) -> int:
     """Runs whenever the data, code or settings changed since the last completed run; a run
     that fails on bad data is not retried until something changes. Ctrl-C stops."""
     from components.anomalies import DataAnomaliesError
     from data.raw_format import DataError
+    from pipeline.run_record import last_run, run_key
 
     print(f"Watching {config.data_dir} every {interval:g} s (Ctrl-C stops)", flush=True)
     failed = None
     try:
         while True:
-            key = _run_key(config)
-            if key not in (failed, _last_run(config).get("run_key")):
+            key = run_key(config)
+            if key not in (failed, last_run(config).get("run_key")):
                 try:
                     _run_once(config)
                 except (DataError, DataAnomaliesError) as error:
@@ -137,14 +131,14 @@ def _run_once(config) -> int:
         numbers = [span for span, _ in spans.spans(config.data_dir)]
         window = numbers[-config.span_window:] if config.span_window else numbers
         print(f"Spans {numbers[0]}–{numbers[-1]}; training on spans {window[0]}–{window[-1]}")
-    run_key = _run_key(config)
-    last_run = _last_run(config)
-    if last_run.get("run_key") == run_key:
+    from pipeline.run_record import last_run, record_run, run_key
+
+    key, previous = run_key(config), last_run(config)
+    if previous.get("run_key") == key:
         print(f"No new data since the last run (and no new code or settings): nothing to "
-              f"train. Model in service: {last_run.get('pushed_dir') or 'none'}")
+              f"train. Model in service: {previous.get('pushed_dir') or 'none'}")
         return 0
     from pipeline import local_runner
-    from pipeline.results import latest_run_result
 
     print(f"Output {config.output_dir}")
     start = time.monotonic()
@@ -157,15 +151,8 @@ def _run_once(config) -> int:
             print(f"{stamp} {component} done in {seconds:.1f} s", flush=True)
 
     durations = local_runner.run(config, progress)
-    result = latest_run_result(config)
+    result = record_run(config, key, durations)
     _print_summary(config, durations, time.monotonic() - start, result)
-    record = {"run_key": run_key, "data_dir": config.raw_folders[0], "seconds": durations,
-              "metrics": result.metrics,
-              "baseline_metrics": result.baseline_metrics, "ranking": result.ranking,
-              "baseline_ranking": result.baseline_ranking, "blessed": result.blessed,
-              "pushed_dir": result.pushed_dir, "gate_failures": result.gate_failures}
-    with open(os.path.join(config.output_dir, LAST_RUN_FILE), "w") as handle:
-        json.dump(record, handle, indent=2)
     if result.pushed_dir:
         from pipeline.serving import Recommender, item_titles
 
@@ -176,21 +163,14 @@ def _run_once(config) -> int:
     return 0
 
 
-def _last_run(config) -> dict:
-    """What the last completed `recsys run` into this output folder recorded ({} if none)."""
-    path = os.path.join(config.output_dir, LAST_RUN_FILE)
-    if not os.path.exists(path):
-        return {}
-    with open(path) as handle:
-        return json.load(handle)
-
-
 def _serving_context(args, config):
     from pipeline.serving import Recommender, item_titles, latest_model_dir
 
     data_dir = config.raw_folders[0]
     if args.data is None:
-        data_dir = _last_run(config).get("data_dir", data_dir)
+        from pipeline.run_record import last_run
+
+        data_dir = last_run(config).get("data_dir", data_dir)
     recommender = Recommender(latest_model_dir(config.serving_dir))
     titles = item_titles(data_dir) if os.path.exists(data_dir) else {}
     return recommender, titles

@@ -22,6 +22,7 @@ from typing import Dict, List, Optional, Tuple
 from ml_metadata.proto import metadata_store_pb2
 
 from pipeline.config import PipelineConfig
+from pipeline.validated_spans import span_of
 
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
 REVOKED = "revoked_by_rollback"
@@ -61,7 +62,8 @@ class _Graph:
             if event.type == _INPUT:
                 self.inputs.setdefault(event.execution_id, []).append(event.artifact_id)
                 self.consumers.setdefault(event.artifact_id, []).append(event.execution_id)
-            elif event.type == _OUTPUT:
+            elif event.type == _OUTPUT and self.kind[event.execution_id] != "Resolver":
+                # (Airflow's legacy resolvers record what they resolve as their outputs.)
                 self.outputs.setdefault(event.execution_id, []).append(event.artifact_id)
                 self.producer[event.artifact_id] = event.execution_id
 
@@ -80,10 +82,8 @@ class _Graph:
             transform = self.producer.get(transformed)
             if transform is None or self.kind[transform] != "Transform":
                 continue
-            for examples in self.inputs.get(transform, []):
-                artifact = self.artifacts[examples]
-                if "span" in artifact.custom_properties:
-                    found.add(artifact.custom_properties["span"].int_value)
+            spans = (span_of(self.artifacts[a]) for a in self.inputs.get(transform, []))
+            found.update(span for span in spans if span is not None)
         return sorted(found)
 
 

@@ -10,6 +10,7 @@ from components.example_gen import create_example_gen
 from components.ranking_gate import RankingGate
 from components.validation_gate import ValidationGate
 from pipeline.config import EvaluationConfig, PipelineConfig
+from pipeline.validated_spans import ValidatedSpansStrategy
 
 TRANSFORM_FN = "components.transform.preprocessing_fn"
 TRAINER_FN = "components.trainer.run_fn"
@@ -56,15 +57,15 @@ def _example_splits(config: PipelineConfig):
                 for name, buckets in config.split_buckets]))}
 
 
-def _span_window(config: PipelineConfig, example_gen):
-    """The last `span_window` spans ExampleGen has written (all when 0)."""
+def _span_window(config: PipelineConfig, example_gen, validation_gate):
+    """The last `span_window` spans ExampleGen has written (all when 0), less those the
+    validation gate stopped; resolved once this run's span has passed the gate."""
     window = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.SpanRangeStrategy,
-        config={"range_config": tfx.proto.RangeConfig(rolling_range=tfx.proto.RollingRange(
-            num_spans=config.span_window or ALL_SPANS))},
+        strategy_class=ValidatedSpansStrategy,
+        config={"num_spans": config.span_window or ALL_SPANS},
         examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples,
                                  producer_component_id=example_gen.id)).with_id("span_window")
-    window.add_upstream_node(example_gen)
+    window.add_upstream_node(validation_gate)
     return window
 
 
@@ -76,10 +77,14 @@ def _analyzer_cache():
     ).with_id("transform_cache_resolver")
 
 
-def _previous_statistics(statistics_gen):
-    """The statistics of the previous run's span, resolved before this run computes its own."""
+def _previous_statistics(statistics_gen, skip_stopped: bool):
+    """The statistics of the previous run's span, resolved before this run computes its own;
+    a span the gate stopped is skipped where the orchestrator compiles our strategy."""
+    strategy = ({"strategy_class": ValidatedSpansStrategy, "config": {"num_spans": 1}}
+                if skip_stopped else
+                {"strategy_class": tfx.dsl.experimental.LatestArtifactStrategy})
     previous = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        **strategy,
         statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics,
                                    producer_component_id=statistics_gen.id),
     ).with_id("previous_statistics")
@@ -101,31 +106,32 @@ def create_span_pipeline(config: PipelineConfig, code_version: str, span: int
 def create_pipeline(config: PipelineConfig, code_version: str,
                     rolling_window: bool = True) -> tfx.dsl.Pipeline:
     """code_version: a fingerprint of the components' source, so the cache sees code edits.
-    rolling_window=False where the orchestrator cannot compile the span window's resolver
-    (Kubeflow V2): spans then train on the latest span alone, with the analyzer cache and the
-    warm start."""
+    rolling_window=False where the orchestrator cannot compile our span resolvers (Kubeflow
+    V2): spans then train on the latest span alone, with the analyzer cache and the warm start,
+    and drift is measured against the latest statistics, stopped span or not."""
     example_gen = create_example_gen(
         input_base=config.data_dir, code_version=code_version, **_example_splits(config))
-    resolvers, training_examples, analyzer_cache = [], example_gen.outputs["examples"], None
-    if config.spanned:
-        cache = _analyzer_cache()
-        resolvers, analyzer_cache = [cache], cache.outputs["cache"]
-        if rolling_window:
-            window = _span_window(config, example_gen)
-            resolvers.append(window)
-            training_examples = window.outputs["examples"]
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=config.schema_file)
     example_validator = tfx.components.ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
-    drift = {}
+    resolvers, drift = [], {}
     if config.spanned:
-        previous = _previous_statistics(statistics_gen)
+        previous = _previous_statistics(statistics_gen, skip_stopped=rolling_window)
         resolvers.append(previous)
         drift = dict(statistics=statistics_gen.outputs["statistics"],
                      previous_statistics=previous.outputs["statistics"],
                      schema=schema_gen.outputs["schema"])
     validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"], **drift)
+    training_examples, analyzer_cache = example_gen.outputs["examples"], None
+    if config.spanned:
+        cache = _analyzer_cache()
+        resolvers.append(cache)
+        analyzer_cache = cache.outputs["cache"]
+        if rolling_window:
+            window = _span_window(config, example_gen, validation_gate)
+            resolvers.append(window)
+            training_examples = window.outputs["examples"]
     transform = tfx.components.Transform(
         examples=training_examples, schema=schema_gen.outputs["schema"],
         analyzer_cache=analyzer_cache,
@@ -140,8 +146,8 @@ def create_pipeline(config: PipelineConfig, code_version: str,
         # Continuous retraining warm-starts from the model in service.
         base_model=baseline.outputs["model"] if baseline and config.spanned else None,
         custom_config={**dataclasses.asdict(config.training), "code_version": code_version})
-    components = [example_gen, *resolvers, statistics_gen, schema_gen, example_validator,
-                  validation_gate, transform, trainer]
+    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+                  *resolvers, transform, trainer]
     if baseline is not None:
         components += [baseline, *_release(config, example_gen, trainer, baseline)]
     return _pipeline(config, components)
@@ -193,7 +199,7 @@ def _release(config: PipelineConfig, example_gen, trainer, baseline_resolver) ->
         max_drop=gate.max_ranking_drop).with_id(RELEASE_GATE_ID)
     pusher = tfx.components.Pusher(
         model=trainer.outputs["model"],
-        model_blessing=release_gate.outputs["blessing"],
+        model_blessing=release_gate.outputs["release_blessing"],
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.serving_dir)))
     return [evaluator, release_gate, pusher]

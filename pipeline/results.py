@@ -72,9 +72,10 @@ def ingested_spans(config: PipelineConfig) -> Set[int]:
     """Spans ExampleGen has already written examples for (none before the first run)."""
     if not os.path.exists(config.metadata_path):
         return set()
-    return {a.custom_properties["span"].int_value
-            for a in open_store(config).get_artifacts_by_type("Examples")
-            if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and "span" in a.custom_properties}
+    from pipeline.validated_spans import span_of
+
+    return {span_of(a) for a in open_store(config).get_artifacts_by_type("Examples")
+            if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and span_of(a) is not None}
 
 
 def latest_run_result(config: PipelineConfig) -> RunResult:

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from data import raw_format as R
-from pipeline import cli
+from pipeline import cli, run_record
 from pipeline.lock import LOCK_FILE, OutputLockedError, output_lock
 
 
@@ -60,7 +60,8 @@ def test_watch_runs_on_change_skips_failed_data_until_it_changes_and_stops_on_ct
         runs.append(config_key[0])
         if config_key[0] == "b":
             raise R.DataError("span-2/ratings.csv", 3, "rating", "must be in [1, 5]")
-        (tmp_path / "out" / cli.LAST_RUN_FILE).write_text(json.dumps({"run_key": config_key[0]}))
+        record = json.dumps({"run_key": config_key[0]})
+        (tmp_path / "out" / run_record.LAST_RUN_FILE).write_text(record)
         return 0
 
     config_key = [None]
@@ -77,7 +78,7 @@ def test_watch_runs_on_change_skips_failed_data_until_it_changes_and_stops_on_ct
             raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "_run_once", run_once)
-    monkeypatch.setattr(cli, "_run_key", run_key)
+    monkeypatch.setattr(run_record, "run_key", run_key)
     monkeypatch.setattr(cli, "_sleep", sleep)
     code = cli.main(["run", "--watch", "--interval", "7", "--data", str(tmp_path),
                      "--output", str(tmp_path / "out")])

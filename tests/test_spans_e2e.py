@@ -28,9 +28,9 @@ evaluation:  # every run blessed: these tests are about spans, not the gate
 """
 
 
-def _batch(folder, path, shift, seed):
-    """800 of the latest span's ratings again, later: a week of new ratings."""
-    with open(os.path.join(spans.latest_folder(folder), "ratings.csv")) as handle:
+def _batch(folder, path, shift, seed, source=None):
+    """800 of the latest span's (or source's) ratings again, later: a week of new ratings."""
+    with open(os.path.join(source or spans.latest_folder(folder), "ratings.csv")) as handle:
         rows = list(csv.reader(handle))[1:]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -162,3 +162,20 @@ def test_a_drifted_span_stops_the_run_before_training_and_serving_is_untouched(
     assert "drifted from the previous run's" in error
     assert "feature 'item_id'" in error and "feature 'rating'" in error
     assert sorted(os.listdir(root / "out" / "serving")) == versions
+
+
+def test_after_a_stopped_span_the_next_span_is_checked_against_the_last_good_one_and_trained(
+        spanned, capsys):
+    root, data, args = spanned
+    from pipeline.config import load_config
+    from pipeline.results import open_store
+    from pipeline.validated_spans import stopped_spans
+
+    assert stopped_spans(open_store(load_config(output_dir=str(root / "out")))) == {4}
+    versions = sorted(os.listdir(root / "out" / "serving"))
+    normal_week = _batch(data, str(root / "b5.csv"), 5 * 10**7, 5, source=os.path.join(
+        data, spans.span_name(3)))
+    ingest.ingest(data, normal_week)
+    assert cli.main(["run", *args]) == 0, capsys.readouterr().err
+    assert _transform_input_spans(str(root / "out")) == [3, 5]  # the window skips span 4
+    assert len(os.listdir(root / "out" / "serving")) == len(versions) + 1
