@@ -47,7 +47,7 @@ schedule: setup data
 # Airflow's state (SQLite database, logs, admin password) lives in $(OUTPUT)/airflow; the DAG
 # file is pipeline/dags/recsys_dag.py and reads RECSYS_* (RECSYS_SCHEDULE: cron, @daily, none).
 airflow: setup data
-	AIRFLOW_HOME=$(abspath $(OUTPUT))/airflow \
+	PATH="$(abspath $(BIN)):$$PATH" AIRFLOW_HOME=$(abspath $(OUTPUT))/airflow \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/pipeline/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False \
 	RECSYS_DATA=$(abspath $(DATA)) RECSYS_OUTPUT=$(abspath $(OUTPUT)) \
