@@ -141,7 +141,9 @@ def markdown(report) -> str:
              "|---|---:|---:|---:|"]
     for component, row in report["components"].items():
         naive = NAIVE_SECONDS.get(component, "")
-        lines.append(f"| {component} | {row['seconds']:.1f} | {naive} | {row['peak_mb']:.0f} |")
+        # A component shorter than the sampling interval has no sample of its own.
+        peak = f"{row['peak_mb']:.0f}" if row["peak_mb"] else "–"
+        lines.append(f"| {component} | {row['seconds']:.1f} | {naive} | {peak} |")
     lines.append(f"| imports and setup | {report['imports_seconds']:.1f} | | |")
     lines.append(f"| **total** (target ≤ {TARGET_TOTAL_SECONDS} s) | "
                  f"**{report['total_seconds']:.1f}** | {NAIVE_TOTAL_SECONDS} | "
