@@ -51,19 +51,13 @@ def _legacy_inputs_driver():
 def check_new_data(config: PipelineConfig, ti=None) -> bool:
     """False (skip the run) when the data, code and settings are those of the last run.
     Fails while a `recsys run` holds the output folder (the two would share its metadata)."""
-    from data.validate import validate_folder
     from pipeline.lock import output_lock
-    from pipeline.run_record import last_run, run_key
+    from pipeline.run_record import check_raw_folders, nothing_new, run_key
 
     with output_lock(config.output_dir):
-        for folder in config.raw_folders:
-            summary = validate_folder(folder)
-            print(f"Data {folder}: {summary.ratings:,} ratings, {summary.users:,} users, "
-                  f"{summary.items:,} items")
+        check_raw_folders(config)
         key = run_key(config)
-        if last_run(config).get("run_key") == key:
-            print("No new data since the last run (and no new code or settings): "
-                  "nothing to train.")
+        if nothing_new(config, key):
             return False
         _catch_up(config, ti.run_id)
     ti.xcom_push(key=RUN_KEY, value=key)
@@ -119,9 +113,10 @@ def create_dag(config: PipelineConfig, schedule: str = DEFAULT_SCHEDULE,
     # the config as given, so their run key is the one `recsys run` computes.
     tfx_pipeline = create_pipeline(dataclasses.replace(config, schema_file=schema_snapshot(
         config.schema_file, os.path.join(config.output_dir, "schemas"))), source_fingerprint())
+    legacy_inputs_driver = _legacy_inputs_driver()
     for component in tfx_pipeline.components:
         if getattr(component, "driver_class", None) is base_driver.BaseDriver:
-            component.driver_class = _legacy_inputs_driver()
+            component.driver_class = legacy_inputs_driver
     dag = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config={
         "schedule": schedule, "start_date": start_date, "catchup": False,
         "max_active_runs": 1, "tags": ["tfx", "recsys"]},

@@ -119,24 +119,17 @@ def _sleep(seconds: float) -> None:
 
 
 def _run_once(config) -> int:
-    from data.validate import validate_folder
+    from pipeline.run_record import check_raw_folders, nothing_new, record_run, run_key
 
-    for folder in config.raw_folders:  # before anything is imported, run or written
-        summary = validate_folder(folder)
-        print(f"Data {folder}: {summary.ratings:,} ratings, {summary.users:,} users, "
-              f"{summary.items:,} items")
+    check_raw_folders(config)
     if config.spanned:
         from data import spans
 
         numbers = [span for span, _ in spans.spans(config.data_dir)]
         window = numbers[-config.span_window:] if config.span_window else numbers
         print(f"Spans {numbers[0]}–{numbers[-1]}; training on spans {window[0]}–{window[-1]}")
-    from pipeline.run_record import last_run, record_run, run_key
-
-    key, previous = run_key(config), last_run(config)
-    if previous.get("run_key") == key:
-        print(f"No new data since the last run (and no new code or settings): nothing to "
-              f"train. Model in service: {previous.get('pushed_dir') or 'none'}")
+    key = run_key(config)
+    if nothing_new(config, key):
         return 0
     from pipeline import local_runner
 

@@ -8,6 +8,27 @@ from typing import Dict, Optional
 LAST_RUN_FILE = "last_run.json"
 
 
+def check_raw_folders(config) -> None:
+    """Validates the raw folders a run reads, before anything is run or written (a DataError
+    names file, row, field and rule), and prints their counts."""
+    from data.validate import validate_folder
+
+    for folder in config.raw_folders:
+        summary = validate_folder(folder)
+        print(f"Data {folder}: {summary.ratings:,} ratings, {summary.users:,} users, "
+              f"{summary.items:,} items")
+
+
+def nothing_new(config, key: str) -> bool:
+    """Whether the last completed run read the same data, code and settings; says so."""
+    previous = last_run(config)
+    if previous.get("run_key") != key:
+        return False
+    print(f"No new data since the last run (and no new code or settings): nothing to train. "
+          f"Model in service: {previous.get('pushed_dir') or 'none'}")
+    return True
+
+
 def run_key(config) -> str:
     """Changes with the data, the code or the settings a run reads."""
     from pipeline.fingerprint import run_fingerprint, source_fingerprint
