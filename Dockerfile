@@ -3,7 +3,7 @@
 # versions requirements/constraints.txt pins; the project adds its own modules and schema.
 FROM tensorflow/tfx:1.16.0
 WORKDIR /pipeline
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY components components
 COPY data data
 COPY pipeline pipeline

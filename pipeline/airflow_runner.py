@@ -85,7 +85,7 @@ def _catch_up(config: PipelineConfig, run_id: str) -> None:
                 run_id=f"{run_id}.span-{span}"),
             driver_args=data_types.DriverArgs(enable_cache=True),
             metadata_connection=metadata.Metadata(span_pipeline.metadata_connection_config),
-            beam_pipeline_args=list(config.beam_args),
+            beam_pipeline_args=list(config.beam_pipeline_args),
             additional_pipeline_args={"tmp_dir": os.path.join(config.pipeline_root, ".temp", "")},
         ).launch()
         print(f"Caught up on span {span} (it arrived between runs)")

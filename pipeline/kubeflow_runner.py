@@ -24,7 +24,8 @@ def compile_pipeline(config: PipelineConfig, spec_file: str, image: str = DEFAUL
 
     config = dataclasses.replace(
         config, layout="spans" if config.layout == "auto" else config.layout,
-        schema_file=os.path.join(IMAGE_PROJECT_DIR, "schemas", "schema.pbtxt"))
+        schema_file=os.path.join(IMAGE_PROJECT_DIR, "schemas", "schema.pbtxt"),
+        project_dir=IMAGE_PROJECT_DIR)
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=os.path.dirname(os.path.abspath(spec_file)),

@@ -164,7 +164,7 @@ def _pipeline(config: PipelineConfig, components) -> tfx.dsl.Pipeline:
         pipeline_root=config.pipeline_root,
         components=components,
         metadata_connection_config=metadata,
-        beam_pipeline_args=list(config.beam_args),
+        beam_pipeline_args=list(config.beam_pipeline_args),
         enable_cache=True)
 
 

@@ -35,10 +35,19 @@ def e2e_config_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def pipeline_run(synthetic_folder, e2e_config_file, tmp_path_factory):
-    """Runs `recsys run` once on synthetic data; yields (output folder, exit code)."""
+    """Runs `recsys run` once on synthetic data; yields (output folder, exit code). The run's
+    temporary files go to the folder's sibling tmp/, where tests can look at what it left."""
+    import tempfile
+
     from pipeline import cli
 
-    output = str(tmp_path_factory.mktemp("e2e") / "output")
-    code = cli.main(["run", "--data", synthetic_folder, "--output", output,
-                     "--config", e2e_config_file])
+    run_dir = tmp_path_factory.mktemp("e2e")
+    output = str(run_dir / "output")
+    (run_dir / "tmp").mkdir()
+    saved, tempfile.tempdir = tempfile.tempdir, str(run_dir / "tmp")
+    try:
+        code = cli.main(["run", "--data", synthetic_folder, "--output", output,
+                         "--config", e2e_config_file])
+    finally:
+        tempfile.tempdir = saved
     return output, code

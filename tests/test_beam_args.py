@@ -1,10 +1,13 @@
 """Beam options given to `recsys run` reach every Beam-powered component of the compiled
 pipeline (how DirectRunner parallelism, Dataflow, Flink or Spark are chosen)."""
 
+import os
+
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
 from pipeline import cli
+from pipeline.config import PROJECT_DIR, PipelineConfig
 from pipeline.pipeline import create_pipeline
 
 BEAM_COMPONENTS = {"FileBasedExampleGen", "StatisticsGen", "Transform", "Evaluator"}
@@ -35,6 +38,16 @@ def test_cli_and_yaml_beam_args_reach_every_beam_component(synthetic_folder, tmp
                      "--beam-arg=--direct_num_workers=2"]) == 0
     found = _beam_args_by_component(seen[0])
     assert set(found) == BEAM_COMPONENTS
+    setup_file = f"--setup_file={os.path.join(PROJECT_DIR, 'setup.py')}"
     for args in found.values():
         assert args == ["--runner=DirectRunner", "--direct_running_mode=multi_processing",
-                        "--direct_num_workers=2"]
+                        "--direct_num_workers=2", setup_file]
+
+
+def test_workers_get_the_project_unless_the_args_name_their_own_dependencies():
+    assert os.path.isfile(os.path.join(PROJECT_DIR, "setup.py"))
+    config = PipelineConfig(beam_args=("--runner=DataflowRunner",))
+    assert config.beam_pipeline_args[-1] == f"--setup_file={PROJECT_DIR}/setup.py"
+    for option in ("--sdk_container_image=gcr.io/p/recsys:1", "--requirements_file=r.txt"):
+        own = PipelineConfig(beam_args=("--runner=DataflowRunner", option))
+        assert own.beam_pipeline_args == own.beam_args

@@ -31,4 +31,6 @@ def test_every_component_the_image_and_the_beam_args_are_in_the_spec(tmp_path, c
     assert "gs://bucket/data" in text and "span-{SPAN}/ratings.csv" in text
     assert "/pipeline/schemas/schema.pbtxt" in text
     for step in BEAM_STEPS:
-        assert "--runner=DataflowRunner" in executors[f"{step}_executor"]["container"]["args"]
+        args = executors[f"{step}_executor"]["container"]["args"]
+        assert "--runner=DataflowRunner" in args
+        assert "--setup_file=/pipeline/setup.py" in args  # the image's copy ships to workers
