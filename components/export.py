@@ -14,6 +14,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
+from tensorflow_transform.saved import saved_transform_io_v2
 
 from components import features as F
 from components.catalog import Catalog
@@ -35,15 +36,36 @@ def _with_zero_row(values: np.ndarray) -> np.ndarray:
     return np.concatenate([values, np.zeros((1,) + values.shape[1:], values.dtype)])
 
 
+class TransformGraph(tf.Module):
+    """Transform's graph applied to raw features: what tft's TransformFeaturesLayer does,
+    without the Keras model around it, whose Keras serialization traced the whole graph
+    again with AutoGraph at every export (~4 s)."""
+
+    def __init__(self, transform_output: tft.TFTransformOutput):
+        super().__init__()
+        loader = saved_transform_io_v2.SavedModelLoader(transform_output.transform_savedmodel_dir)
+        object.__setattr__(self, "_loader", loader)
+        # As TransformFeaturesLayer does: tracks the loaded graph's tables, assets, variables.
+        self.loader_state = loader.__dict__
+
+    def __call__(self, raw: dict) -> dict:
+        return self._loader.apply_transform_model(raw)
+
+
 class RecommenderModule(tf.Module):
     """Holds the tables, the Transform layer and (for the hybrid) the model; exposes the
-    signatures."""
+    signatures. They are plain tensor code, traced without AutoGraph (whose conversion of
+    every layer they reach cost seconds of each export)."""
 
     def __init__(self, tables: TableModel, transform_output: tft.TFTransformOutput,
                  catalog: Catalog, hybrid: Optional[HybridModel] = None):
         super().__init__()
-        self.hybrid = hybrid
-        self.tft_layer = transform_output.transform_features_layer()
+        # The hybrid's variables are saved, not the Keras model: Keras' own SavedModel
+        # serialization traces every layer's call (seconds of each export) for a Keras
+        # loader nobody uses here. object.__setattr__ keeps the model out of the object graph.
+        object.__setattr__(self, "_hybrid", hybrid)
+        self.hybrid_variables = list(hybrid.variables) if hybrid is not None else []
+        self.transform = TransformGraph(transform_output)
         raw_spec = transform_output.raw_feature_spec()
         self._example_spec = {name: raw_spec[name] for name in F.MODEL_INPUTS}
         self._num_users = catalog.num_users
@@ -87,7 +109,7 @@ class RecommenderModule(tf.Module):
             default_value=len(groups))
 
     def _transform(self, raw) -> dict:
-        return self.tft_layer({name: tf.expand_dims(value, 1) for name, value in raw.items()})
+        return self.transform({name: tf.expand_dims(value, 1) for name, value in raw.items()})
 
     def _top_k(self, scores: tf.Tensor, k: tf.Tensor):
         top = tf.math.top_k(scores, tf.minimum(k, self._num_items))
@@ -139,14 +161,15 @@ class RecommenderModule(tf.Module):
     def _group_vectors(self, table: tf.Variable, transformed) -> tf.Tensor:
         return tf.gather(table, self.group_table.lookup(demographic_key(transformed)))
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")],
+                 autograph=False)
     def serve_examples(self, examples):
         """Serialized tf.Examples with raw features → predicted rating in [1, 5]."""
-        transformed = self.tft_layer(tf.io.parse_example(examples, self._example_spec))
-        if self.hybrid is None:
+        transformed = self.transform(tf.io.parse_example(examples, self._example_spec))
+        if self._hybrid is None:
             rating = self._table_ratings(transformed)
         else:
-            rating = self.hybrid(transformed)
+            rating = self._hybrid(transformed)
             if self._table_rating_share > 0:
                 known = ((transformed[F.USER_INDEX] < self._num_users)
                          & (transformed[F.ITEM_INDEX] < self._num_items))
@@ -154,7 +177,8 @@ class RecommenderModule(tf.Module):
                     self._table_ratings(transformed) - rating), rating)
         return {"rating": tf.clip_by_value(rating, *RATING_RANGE)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"), _k])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"), _k],
+                 autograph=False)
     def recommend(self, user_id, k):
         """Top-k unseen items for known users; the most popular items for unknown ones."""
         index = self._transform({F.USER_ID: user_id})[F.USER_INDEX]
@@ -168,22 +192,23 @@ class RecommenderModule(tf.Module):
         tf.TensorSpec([None], tf.string, name="gender"),
         tf.TensorSpec([None], tf.string, name="occupation"),
         tf.TensorSpec([None], tf.string, name="zip_code"),
-        _k])
+        _k], autograph=False)
     def recommend_with_features(self, user_id, age, gender, occupation, zip_code, k):
         """Top-k unseen items scored from the given demographics (and the id, when known)."""
         transformed = self._transform({
             F.USER_ID: user_id, F.AGE: age, F.GENDER: gender, F.OCCUPATION: occupation,
             F.ZIP_CODE: zip_code})
         index = transformed[F.USER_INDEX]
-        if self.hybrid is not None:
-            vectors = self.hybrid.rank_user_vectors(self.hybrid.user_tower(transformed)[0])
+        if self._hybrid is not None:
+            vectors = self._hybrid.rank_user_vectors(self._hybrid.user_tower(transformed)[0])
         else:
             vectors = tf.where((index < self._num_users)[:, None],
                                tf.gather(self.rank_user_vectors, index),
                                self._group_vectors(self.group_rank_vectors, transformed))
         return self._top_k(self._without_seen(self._rank_scores(vectors, index), index), k)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_id"), _k])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_id"), _k],
+                 autograph=False)
     def similar_items(self, item_id, k):
         """Items nearest by cosine of item vectors; popular items for unknown ids."""
         index = self._transform({F.ITEM_ID: item_id})[F.ITEM_INDEX]

@@ -83,7 +83,7 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig) -> TableMo
     raters, ratings = _rated_by(catalog)
     num_users = tf.constant(catalog.num_users, tf.int64)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.int64)], autograph=False)
     def step(items):
         batch = _rows(raters, ratings, items, num_users)
         with tf.GradientTape() as tape:

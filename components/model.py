@@ -129,13 +129,17 @@ class HistoryEncoder(tf.keras.layers.Layer):
     |N(u)|^-½ Σ_{j ∈ N(u)} (y_j + (r_uj − μ) x_j) — which items they rated (SVD++'s implicit
     feedback) and how they rated them (a learned item-item neighbourhood). In training each
     example's own rating is taken out of its user's history, so the model cannot learn to find
-    the answer in the history it is asked to predict from."""
+    the answer in the history it is asked to predict from.
+
+    The sum is computed once per distinct user of a batch, not once per example: a user with
+    700 ratings appears in a training batch about 9 times, and the history was most of a step."""
 
     def __init__(self, seen_splits: np.ndarray, seen_items: np.ndarray,
                  seen_ratings: np.ndarray, mean_rating: float, items: int, dim: int,
                  l2, **kwargs):
         super().__init__(**kwargs)
         self._num_users = len(seen_splits) - 2
+        self._mean_rating = float(mean_rating)
         self._splits = tf.Variable(seen_splits, trainable=False, dtype=tf.int64, name="splits")
         self._items = tf.Variable(seen_items, trainable=False, dtype=tf.int64, name="items")
         self._deviations = tf.Variable(np.asarray(seen_ratings, np.float32) - mean_rating,
@@ -154,20 +158,29 @@ class HistoryEncoder(tf.keras.layers.Layer):
         return (tf.gather(self.implicit, items)
                 + deviations[:, None] * tf.gather(self.explicit, items))
 
-    def call(self, user_index: tf.Tensor, exclude_items=None) -> tf.Tensor:
-        """exclude_items: each row's own item, left out of its history (in training)."""
-        users = tf.minimum(user_index, self._num_users)
-        positions = tf.ragged.range(tf.gather(self._splits, users),
-                                    tf.gather(self._splits, users + 1))
-        rows, items = positions.value_rowids(), tf.gather(self._items, positions.flat_values)
-        keep = tf.ones_like(items, tf.float32)
-        if exclude_items is not None:
-            keep = tf.cast(items != tf.gather(exclude_items, rows), tf.float32)
-        batch = tf.shape(user_index, out_type=tf.int64)[0]
-        total = tf.math.unsorted_segment_sum(
-            self._item_terms(items, tf.gather(self._deviations, positions.flat_values))
-            * keep[:, None], rows, batch)
-        count = tf.math.unsorted_segment_sum(keep, rows, batch)
+    def call(self, user_index: tf.Tensor, exclude=None) -> tf.Tensor:
+        """exclude: (items, ratings) of each row's own rating, which must be in its user's
+        history (training examples are), to take out of it."""
+        users, row_user = tf.unique(tf.minimum(user_index, self._num_users))
+        starts, ends = tf.gather(self._splits, users), tf.gather(self._splits, users + 1)
+        positions = tf.ragged.range(starts, ends)
+        # Σ_j y_j + (r_uj − μ)·x_j as two sparse [users, items] × [items, dim] products, whose
+        # gradients are dense [items, dim] tables rather than a row per (user, rated item).
+        cells = tf.stack([positions.value_rowids(),
+                          tf.gather(self._items, positions.flat_values)], axis=1)
+        shape = tf.stack([tf.size(users, out_type=tf.int64), self._shape[0]])
+        rated = tf.SparseTensor(cells, tf.ones_like(positions.flat_values, tf.float32), shape)
+        deviations = tf.SparseTensor(
+            cells, tf.gather(self._deviations, positions.flat_values), shape)
+        totals = (tf.sparse.sparse_dense_matmul(rated, self.implicit)
+                  + tf.sparse.sparse_dense_matmul(deviations, self.explicit))
+        total = tf.gather(totals, row_user)
+        count = tf.cast(tf.gather(ends - starts, row_user), tf.float32)
+        if exclude is not None:
+            items, ratings = exclude
+            in_history = tf.cast(count > 0, tf.float32)
+            total -= in_history[:, None] * self._item_terms(items, ratings - self._mean_rating)
+            count -= in_history
         return total * tf.math.rsqrt(tf.maximum(count, 1.0))[:, None]
 
 
@@ -201,9 +214,10 @@ class UserTower(tf.keras.layers.Layer):
         self.zip_prefix = _embedding(vocab.zip_prefixes, 8, l2, "zip_prefix")
         self.content = ContentEncoder(dim, name="demographics")
 
-    def call(self, features: Features, training=False, exclude_items=None,
+    def call(self, features: Features, training=False, exclude=None,
              known=None) -> Tuple[tf.Tensor, tf.Tensor]:
-        """known: the ids.known() mask to use (default: drawn here)."""
+        """known: the ids.known() mask to use (default: drawn here); exclude: each row's own
+        (item, rating), left out of the history (HistoryEncoder)."""
         # A dropped-out id hides the user's history too: in training they look exactly like
         # the users the model never saw, who have neither.
         if known is None:
@@ -217,7 +231,7 @@ class UserTower(tf.keras.layers.Layer):
         ])
         vector = id_vector + content_vector
         if self.history is not None:
-            vector += self.history(features[F.USER_INDEX], exclude_items) * known[:, None]
+            vector += self.history(features[F.USER_INDEX], exclude) * known[:, None]
         return vector, id_bias + content_bias
 
 
@@ -240,6 +254,48 @@ class ItemTower(tf.keras.layers.Layer):
         return id_vector + content_vector, id_bias + content_bias
 
 
+class CatalogScores:
+    """Scores s_uj = ⟨u, v_j⟩ + b_j of a batch of users over the whole catalog, b being the
+    known users' item biases or, for users without a known id, the cold ones. Tasks ask for
+    what they need: all scores (softmax), or the positives' and the sum of squares (weighted
+    squares), which never forms the [users, items] matrix."""
+
+    def __init__(self, users: tf.Tensor, items: tf.Tensor, biases: tf.Tensor,
+                 cold_biases: tf.Tensor, known: tf.Tensor):
+        """users [B, d], items [I, d], biases and cold_biases [I], known [B] (1.0: known id)."""
+        self._users, self._items = users, items
+        self._biases, self._cold_biases = biases, cold_biases
+        self._known = known[:, None] > 0
+
+    def biases(self) -> tf.Tensor:
+        """[B, I]: each user's item biases."""
+        return tf.where(self._known, self._biases, self._cold_biases)
+
+    def all(self) -> tf.Tensor:
+        return tf.matmul(self._users, self._items, transpose_b=True) + self.biases()
+
+    def of(self, items: tf.Tensor) -> tf.Tensor:
+        """[B]: each user's score of one item."""
+        bias = tf.where(self._known[:, 0], tf.gather(self._biases, items),
+                        tf.gather(self._cold_biases, items))
+        return tf.reduce_sum(self._users * tf.gather(self._items, items), axis=1) + bias
+
+    def sum_of_squares(self) -> tf.Tensor:
+        """[B]: Σ_j s_uj² = uᵀ(VᵀV)u + 2·uᵀ(Vᵀb) + bᵀb, in O(I·d²) for the whole batch."""
+        gramian = tf.matmul(self._items, self._items, transpose_a=True)
+        known = self._known[:, 0]
+        return (tf.reduce_sum(tf.matmul(self._users, gramian) * self._users, axis=1)
+                + 2.0 * tf.where(known, self._cross(self._biases), self._cross(self._cold_biases))
+                + tf.where(known, tf.reduce_sum(tf.square(self._biases)),
+                           tf.reduce_sum(tf.square(self._cold_biases))))
+
+
+    def _cross(self, biases: tf.Tensor) -> tf.Tensor:
+        """[B]: uᵀ(Vᵀb)"""
+        return tf.linalg.matvec(self._users,
+                                tf.linalg.matvec(self._items, biases, transpose_a=True))
+
+
 class SoftmaxRetrieval(tf.keras.layers.Layer):
     """Cross-entropy of each positive against the whole catalog (logits s·⟨u, v_j⟩ + b_j)."""
 
@@ -247,15 +303,17 @@ class SoftmaxRetrieval(tf.keras.layers.Layer):
         """log-popularity: the softmax's answer for a user it knows nothing about."""
         return np.log(np.maximum(popularity, 1e-6)).astype(np.float32)
 
-    def call(self, scores: tf.Tensor, positives: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
-        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positives, logits=scores)
+    def call(self, scores: CatalogScores, positives: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=positives,
+                                                              logits=scores.all())
 
 
 class WeightedSquaresRetrieval(tf.keras.layers.Layer):
     """The implicit-feedback objective of weighted ALS, by gradient descent:
     (1 − s_ui)² for the positive, plus w0 · Σ_j s_uj² over the whole catalog, every item pulled
     toward 0 with weight w0. The catalog term is divided by the user's number of positives, so
-    each user's unobserved items count once per epoch, as in ALS."""
+    each user's unobserved items count once per epoch, as in ALS. The catalog sum comes from
+    the items' Gramian, as in WALS, so a step's cost does not grow with users × items."""
 
     def __init__(self, positives_per_user: np.ndarray, unobserved_weight: float, **kwargs):
         super().__init__(**kwargs)
@@ -267,11 +325,10 @@ class WeightedSquaresRetrieval(tf.keras.layers.Layer):
         the popularity ranking."""
         return (popularity / max(float(np.max(popularity)), 1e-12)).astype(np.float32)
 
-    def call(self, scores: tf.Tensor, positives: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
-        positive = tf.gather(scores, positives, batch_dims=1)
+    def call(self, scores: CatalogScores, positives: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
         counts = tf.gather(self._counts, tf.minimum(users, tf.size(self._counts, tf.int64) - 1))
-        return (tf.square(1.0 - positive)
-                + self._unobserved_weight / counts * tf.reduce_sum(tf.square(scores), axis=1))
+        return (tf.square(1.0 - scores.of(positives))
+                + self._unobserved_weight / counts * scores.sum_of_squares())
 
 
 class HybridModel(tf.keras.Model):
@@ -337,22 +394,17 @@ class HybridModel(tf.keras.Model):
         return (self.global_bias + user_bias + item_bias + tf.reduce_sum(
             self.rating_part(user_vector) * self.rating_part(item_vector), axis=1))
 
-    def rank_biases(self, known: tf.Tensor) -> tf.Tensor:
-        """[users, items] item biases: rank_bias for known users, cold_rank_bias for others."""
-        return tf.where(known[:, None] > 0, self.rank_bias, self.cold_rank_bias)
-
-    def catalog_logits(self, user_vectors: tf.Tensor, known: tf.Tensor) -> tf.Tensor:
+    def catalog_scores(self, user_vectors: tf.Tensor, known: tf.Tensor) -> CatalogScores:
         """known: 1.0 where the user's id is known (the user tower's mask)."""
         item_vectors, _ = self.item_tower(self._candidates)
-        return (tf.matmul(self.rank_user_vectors(user_vectors), self.rank_part(item_vectors),
-                          transpose_b=True)
-                + self.rank_biases(known))
+        return CatalogScores(self.rank_user_vectors(user_vectors), self.rank_part(item_vectors),
+                             self.rank_bias, self.cold_rank_bias, known)
 
     def _objectives(self, features: Features, labels: tf.Tensor, training: bool):
         known_users = self.user_tower.ids.known(features[F.USER_INDEX], training)
         user_vector, user_bias = self.user_tower(
             features, training=training, known=known_users,
-            exclude_items=features[F.ITEM_INDEX] if training else None)
+            exclude=(features[F.ITEM_INDEX], labels) if training else None)
         item_vector, item_bias = self.item_tower(features, training=training)
         rating = self.rating(user_vector, user_bias, item_vector, item_bias)
         rating_loss = tf.reduce_mean(tf.square(labels - rating))
@@ -360,12 +412,15 @@ class HybridModel(tf.keras.Model):
             return rating_loss, tf.constant(0.0)
         positives = features[F.ITEM_INDEX]
         known = tf.cast(positives < self._num_items, tf.float32)
-        losses = self.retrieval(self.catalog_logits(user_vector, known_users),
+        losses = self.retrieval(self.catalog_scores(user_vector, known_users),
                                 tf.minimum(positives, self._num_items - 1),
                                 features[F.USER_INDEX])
         retrieval_loss = tf.reduce_sum(losses * known) / tf.maximum(tf.reduce_sum(known), 1.0)
         return rating_loss, retrieval_loss
 
+    # The steps are plain tensor code: AutoGraph's conversion of them and of every Keras layer
+    # they call (over 100 functions) took ~15 s of each Trainer run and bought nothing.
+    @tf.autograph.experimental.do_not_convert
     def train_step(self, data):
         features, labels = data
         with tf.GradientTape() as tape:
@@ -375,6 +430,7 @@ class HybridModel(tf.keras.Model):
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
         return self._track(rating_loss, retrieval_loss)
 
+    @tf.autograph.experimental.do_not_convert
     def test_step(self, data):
         features, labels = data
         return self._track(*self._objectives(features, labels, training=False))

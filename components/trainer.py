@@ -20,6 +20,7 @@ from components import features as F
 from components.catalog import Catalog, build_catalog
 from components.content import fit_content
 from components.export import RecommenderModule, export
+from components.in_memory import InMemoryExamples
 from components.item_autoencoder import AutoencoderConfig, fit_item_autoencoder
 from components.item_item import fit_ease
 from components.model import (
@@ -34,7 +35,7 @@ from components.tables import TableModel
 from components.wals import WalsConfig, fit_wals
 from components.warm_start import load_previous, warm_start
 
-CATALOG_BATCH = 65536
+READ_BATCH = 65536
 WARM_START_FILE = "warm_start.json"  # in the ModelRun artifact: what a warm start carried over
 MODELS = ("hybrid", "wals", "content", "popularity")
 RETRIEVALS = ("weighted_squares", "softmax")
@@ -118,13 +119,12 @@ def vocabularies(transform_output: tft.TFTransformOutput) -> Vocabularies:
         year_buckets=buckets(F.YEAR_BUCKET), genres=buckets(F.GENRE_INDICES))
 
 
-def _dataset(accessor: DataAccessor, files: List[str], transform_output, batch_size: int,
-             shuffle: bool, seed: int, num_epochs=1) -> tf.data.Dataset:
+def _read(accessor: DataAccessor, files: List[str], transform_output) -> InMemoryExamples:
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=batch_size, label_key=F.LABEL_KEY, shuffle=shuffle, shuffle_seed=seed,
-        shuffle_buffer_size=100_000, num_epochs=num_epochs, drop_final_batch=False)
-    return accessor.tf_dataset_factory(
-        files, options, transform_output.transformed_metadata.schema).prefetch(tf.data.AUTOTUNE)
+        batch_size=READ_BATCH, label_key=F.LABEL_KEY, shuffle=False, num_epochs=1,
+        drop_final_batch=False)
+    return InMemoryExamples.read(accessor.tf_dataset_factory(
+        files, options, transform_output.transformed_metadata.schema).prefetch(tf.data.AUTOTUNE))
 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
@@ -211,21 +211,19 @@ def run_fn(fn_args: FnArgs) -> None:
     tf.keras.utils.set_random_seed(config.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     vocab = vocabularies(transform_output)
-    catalog = build_catalog(
-        _dataset(fn_args.data_accessor, fn_args.train_files, transform_output, CATALOG_BATCH,
-                 shuffle=False, seed=config.seed),
-        num_users=vocab.users - F.OOV_BUCKETS, num_items=vocab.items - F.OOV_BUCKETS)
+    train = _read(fn_args.data_accessor, fn_args.train_files, transform_output)
+    catalog = build_catalog(train.batches(READ_BATCH), num_users=vocab.users - F.OOV_BUCKETS,
+                            num_items=vocab.items - F.OOV_BUCKETS)
     hybrid = None
     if config.model == "hybrid":
         previous = (load_previous(fn_args.base_model)
                     if config.warm_start and fn_args.base_model else None)
         hybrid, tables, report = fit_hybrid(
             config, vocab, catalog,
-            _dataset(fn_args.data_accessor, fn_args.train_files, transform_output,
-                     config.batch_size, shuffle=True, seed=config.seed),
+            train.batches(config.batch_size, shuffle=True, seed=config.seed),
             # Training-sized batches: each row gathers its user's whole history.
-            _dataset(fn_args.data_accessor, fn_args.eval_files, transform_output,
-                     config.batch_size, shuffle=False, seed=config.seed),
+            _read(fn_args.data_accessor, fn_args.eval_files, transform_output).batches(
+                config.batch_size),
             previous=previous,
             ids={name: transform_output.vocabulary_by_name(name)
                  for name in (F.USER_VOCAB, F.ITEM_VOCAB)})

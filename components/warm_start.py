@@ -86,11 +86,12 @@ def _vocabulary(model_dir: str, name: str) -> List[bytes]:
 
 
 def load_previous(model_dir: str):
-    """(weights by name, ids by vocabulary) of an exported hybrid; None for another kind."""
+    """(weights by name, ids by vocabulary) of an exported hybrid; None for another kind (and
+    for a hybrid exported before its variables were saved as `hybrid_variables`)."""
     module = tf.saved_model.load(model_dir)
-    hybrid = getattr(module, "hybrid", None)
-    if hybrid is None:
+    variables = list(getattr(module, "hybrid_variables", []))
+    if not variables:
         return None
-    weights = {_name(v): v.numpy() for v in hybrid.variables}
+    weights = {_name(v): v.numpy() for v in variables}
     return weights, {vocab: _vocabulary(model_dir, vocab)
                      for vocab in (F.USER_VOCAB, F.ITEM_VOCAB)}

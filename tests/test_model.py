@@ -74,7 +74,7 @@ def test_catalog_logits_score_every_known_item():
     model = _model()
     features, _ = _batch(4)
     user_vectors, _ = model.user_tower(features)
-    assert model.catalog_logits(user_vectors, tf.ones([4])).shape == (4, VOCAB.items - 1)
+    assert model.catalog_scores(user_vectors, tf.ones([4])).all().shape == (4, VOCAB.items - 1)
 
 
 def test_oov_ids_contribute_nothing():
@@ -131,7 +131,8 @@ def test_history_without_own_rating_equals_history_that_never_had_it():
 
     splits, items, ratings = np.array([0, 3, 3]), np.array([0, 1, 2]), np.array([5.0, 1.0, 4.0])
     full = HistoryEncoder(splits, items, ratings, mean_rating=3.0, items=4, dim=3, l2=0.0)
-    excluded = full(tf.constant([0], tf.int64), exclude_items=tf.constant([1], tf.int64))
+    excluded = full(tf.constant([0], tf.int64),
+                    exclude=(tf.constant([1], tf.int64), tf.constant([1.0])))
     shorter = HistoryEncoder(np.array([0, 2, 2]), np.array([0, 2]), np.array([5.0, 4.0]),
                              mean_rating=3.0, items=4, dim=3, l2=0.0)
     shorter(tf.constant([0], tf.int64))
@@ -139,6 +140,24 @@ def test_history_without_own_rating_equals_history_that_never_had_it():
     shorter.explicit.assign(full.explicit)
     np.testing.assert_allclose(excluded.numpy(), shorter(tf.constant([0], tf.int64)).numpy(),
                                atol=1e-6)
+
+
+def test_history_of_a_batch_equals_each_rows_history_alone():
+    """Rows of the same user share one sum; each still leaves out its own rating."""
+    from components.model import HistoryEncoder
+
+    encoder = HistoryEncoder(np.array([0, 3, 5, 5]), np.array([0, 1, 2, 1, 3]),
+                             np.array([5.0, 1.0, 4.0, 2.0, 3.0]), mean_rating=3.0, items=5,
+                             dim=3, l2=0.0)
+    users, items, ratings = [1, 0, 1, 0, 0], [3, 1, 1, 0, 2], [3.0, 1.0, 2.0, 5.0, 4.0]
+    batch = encoder(tf.constant(users, tf.int64),
+                    exclude=(tf.constant(items, tf.int64), tf.constant(ratings)))
+    for row, (user, item, rating) in enumerate(zip(users, items, ratings)):
+        alone = encoder(tf.constant([user], tf.int64),
+                        exclude=(tf.constant([item], tf.int64), tf.constant([rating])))
+        np.testing.assert_allclose(batch.numpy()[row], alone.numpy()[0], atol=1e-6)
+    unknown = encoder(tf.constant([2, 0], tf.int64))  # index 2: the unknown user, no history
+    np.testing.assert_array_equal(unknown.numpy()[0], 0.0)
 
 
 def test_history_depends_on_how_items_were_rated():
@@ -163,14 +182,14 @@ def test_rank_part_is_separate_from_the_rating_part():
     model.rank_scale.assign(2.0)
     np.testing.assert_allclose(model.rank_user_vectors(user_vectors).numpy(),
                                2.0 * user_vectors.numpy()[:, 8:])
-    assert model.catalog_logits(user_vectors, tf.ones([5])).shape == (5, VOCAB.items - 1)
+    assert model.catalog_scores(user_vectors, tf.ones([5])).all().shape == (5, VOCAB.items - 1)
 
 
 def test_users_without_a_known_id_are_ranked_with_the_cold_biases():
     model = _model()
     model.rank_bias.assign(tf.range(VOCAB.items - 1, dtype=tf.float32))
     model.cold_rank_bias.assign(-tf.range(VOCAB.items - 1, dtype=tf.float32))
-    biases = model.rank_biases(tf.constant([1.0, 0.0])).numpy()
+    biases = model.catalog_scores(tf.zeros([2, 16]), tf.constant([1.0, 0.0])).biases().numpy()
     np.testing.assert_array_equal(biases[0], np.arange(VOCAB.items - 1))
     np.testing.assert_array_equal(biases[1], -np.arange(VOCAB.items - 1))
 
@@ -189,17 +208,46 @@ def test_rank_biases_start_at_log_popularity():
     model = HybridModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.0,
                         candidates=_candidates(), retrieval_weight=1.0, popularity=popularity)
     for known in (1.0, 0.0):
-        np.testing.assert_allclose(model.rank_biases(tf.constant([known])).numpy()[0],
+        scores = model.catalog_scores(tf.zeros([1, 8]), tf.constant([known]))
+        np.testing.assert_allclose(scores.biases().numpy()[0],
                                    np.log(popularity), rtol=1e-6)
     trainable = {id(v) for v in model.trainable_variables}
     assert id(model.rank_bias) in trainable and id(model.cold_rank_bias) not in trainable
 
 
+def _given_scores(rows):
+    """CatalogScores whose scores are the given matrix: users are its rows, items the axes."""
+    from components.model import CatalogScores
+
+    rows = tf.constant(rows)
+    items = rows.shape[1]
+    return CatalogScores(rows, tf.eye(items), tf.zeros([items]), tf.zeros([items]),
+                         tf.ones([rows.shape[0]]))
+
+
+def test_catalog_scores_of_items_and_sum_of_squares_match_the_full_matrix():
+    from components.model import CatalogScores
+
+    rng = np.random.default_rng(3)
+    users, items = rng.normal(size=(6, 4)), rng.normal(size=(9, 4))
+    biases, cold = rng.normal(size=9), rng.normal(size=9)
+    known = np.array([1, 0, 1, 1, 0, 0], np.float32)
+    scores = CatalogScores(*(tf.constant(a, tf.float32) for a in (users, items, biases, cold)),
+                           tf.constant(known))
+    full = users @ items.T + np.where(known[:, None] > 0, biases, cold)
+    np.testing.assert_allclose(scores.all().numpy(), full, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(scores.sum_of_squares().numpy(), (full ** 2).sum(axis=1),
+                               rtol=1e-4)
+    positives = np.array([0, 8, 3, 3, 5, 1])
+    np.testing.assert_allclose(scores.of(tf.constant(positives)).numpy(),
+                               full[np.arange(6), positives], rtol=1e-5, atol=1e-5)
+
+
 def test_softmax_retrieval_is_cross_entropy_over_the_catalog():
     from components.model import SoftmaxRetrieval
 
-    scores = tf.constant([[2.0, 0.0, 0.0]])
-    loss = SoftmaxRetrieval()(scores, tf.constant([0], tf.int64), tf.constant([0], tf.int64))
+    loss = SoftmaxRetrieval()(_given_scores([[2.0, 0.0, 0.0]]), tf.constant([0], tf.int64),
+                              tf.constant([0], tf.int64))
     np.testing.assert_allclose(loss.numpy(), [-np.log(np.exp(2) / (np.exp(2) + 2))], rtol=1e-6)
 
 
@@ -207,7 +255,7 @@ def test_weighted_squares_retrieval_matches_hand_computation():
     from components.model import WeightedSquaresRetrieval
 
     task = WeightedSquaresRetrieval(np.array([2, 4]), unobserved_weight=0.5)
-    scores = tf.constant([[0.5, 0.2, 0.0], [1.0, 0.0, 0.4]])
+    scores = _given_scores([[0.5, 0.2, 0.0], [1.0, 0.0, 0.4]])
     loss = task(scores, tf.constant([0, 2], tf.int64), tf.constant([0, 1], tf.int64)).numpy()
     np.testing.assert_allclose(loss, [(1 - 0.5) ** 2 + 0.5 / 2 * (0.25 + 0.04),
                                       (1 - 0.4) ** 2 + 0.5 / 4 * (1.0 + 0.16)], rtol=1e-6)

@@ -1,0 +1,57 @@
+"""A split's transformed examples, parsed once and held as tensors, batched anew each epoch.
+
+Parsing tf.Examples was the bottleneck of training: each epoch re-read and re-parsed every
+record (about 2 s of the 3.6 s of an ML-100K epoch on 2 cores) while the step itself needs
+1.5 s. The Trainer already holds every rating in memory (the catalog and the history encoder
+are built from them), so keeping the parsed columns costs a few bytes per rating more.
+"""
+
+import dataclasses
+from typing import Dict, Iterable
+
+import tensorflow as tf
+
+Features = Dict[str, tf.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class InMemoryExamples:
+    """Columns of every example; sparse (multivalent) features held as ragged rows."""
+
+    features: Dict[str, tf.Tensor]
+    labels: tf.Tensor
+
+    @classmethod
+    def read(cls, batches: Iterable) -> "InMemoryExamples":
+        """One pass over (features, label) batches, e.g. a tfxio dataset without shuffling."""
+        columns: Dict[str, list] = {}
+        labels = []
+        for features, label in batches:
+            for name, value in features.items():
+                if isinstance(value, tf.SparseTensor):
+                    value = tf.RaggedTensor.from_sparse(value)
+                columns.setdefault(name, []).append(value)
+            labels.append(label)
+        return cls({name: tf.concat(parts, axis=0) for name, parts in columns.items()},
+                   tf.concat(labels, axis=0))
+
+    @property
+    def size(self) -> int:
+        return int(self.labels.shape[0])
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+        """(features, label) batches as the tfxio dataset gives them (sparse features as
+        SparseTensors); shuffled anew each pass when asked."""
+        order = tf.data.Dataset.range(self.size)
+        if shuffle:
+            order = order.shuffle(self.size, seed=seed, reshuffle_each_iteration=True)
+        return (order.batch(batch_size)
+                .map(self._gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+                .prefetch(tf.data.AUTOTUNE))
+
+    def _gather(self, rows: tf.Tensor):
+        features = {}
+        for name, column in self.features.items():
+            value = tf.gather(column, rows)
+            features[name] = value.to_sparse() if isinstance(value, tf.RaggedTensor) else value
+        return features, tf.gather(self.labels, rows)
