@@ -9,7 +9,7 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-quality replay clean
+.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-quality replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
@@ -18,6 +18,7 @@ help:
 	@echo "make schedule - run now, then again whenever a new span lands (recsys ingest)"
 	@echo "make airflow - a local Airflow (standalone, http://localhost:8080) running the DAG daily"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
+	@echo "make bench-scale - the pipeline on synthetic MovieLens-1M and -10M shapes (ARGS=--sizes 1m)"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
 	@echo "make lint   - ruff"
@@ -64,6 +65,9 @@ lint: setup
 
 bench: setup data
 	$(BIN)/python -m bench.pipeline_bench --data $(DATA) --runs 3 $(ARGS)
+
+bench-scale: setup
+	$(BIN)/python -m bench.scale_bench $(ARGS)
 
 bench-quality: setup data
 	$(BIN)/python -m bench.quality_bench --data $(DATA) $(ARGS)

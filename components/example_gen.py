@@ -42,38 +42,48 @@ def activity_group(rating_count: int) -> str:
     return _bucket_label(rating_count, F.ACTIVITY_BOUNDARIES)
 
 
-def _bytes(*values: str) -> tf.train.Feature:
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v.encode() for v in values]))
+def user_part(user: R.User, rating_count: int) -> tf.train.Example:
+    """The features every example of this user shares (its slicing column included)."""
+    example = tf.train.Example()
+    feature = example.features.feature
+    for name, value in ((F.USER_ID, user.user_id), (F.GENDER, user.gender),
+                        (F.OCCUPATION, user.occupation), (F.ZIP_CODE, user.zip_code),
+                        (F.AGE_GROUP, age_group(user.age)),
+                        (F.USER_ACTIVITY, activity_group(rating_count))):
+        feature[name].bytes_list.value.append(value.encode())
+    feature[F.AGE].int64_list.value.append(user.age)
+    return example
 
 
-def _ints(*values: int) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+def item_part(item: R.Item) -> tf.train.Example:
+    """The features every example of this item shares."""
+    example = tf.train.Example()
+    feature = example.features.feature
+    feature[F.ITEM_ID].bytes_list.value.append(item.item_id.encode())
+    feature[F.TITLE].bytes_list.value.append(item.title.encode())
+    feature[F.GENRES].bytes_list.value.extend(genre.encode() for genre in item.genres)
+    if item.year:
+        feature[F.YEAR].int64_list.value.append(item.year)
+    return example
 
 
-def _floats(*values: float) -> tf.train.Feature:
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+def joined(rating: R.Rating, user: tf.train.Example, item: tf.train.Example
+           ) -> tf.train.Example:
+    """One rating with its user's and item's parts: merged protos, not rebuilt feature by
+    feature (the per-rating protobuf work was half of ExampleGen)."""
+    example = tf.train.Example()
+    example.CopyFrom(user)
+    example.MergeFrom(item)
+    feature = example.features.feature
+    feature[F.RATING].float_list.value.append(rating.rating)
+    feature[F.TIMESTAMP].int64_list.value.append(rating.timestamp)
+    return example
 
 
 def to_example(rating: R.Rating, user: R.User, item: R.Item, user_rating_count: int
                ) -> tf.train.Example:
     """One rating with its user's and item's raw features, plus the slicing columns."""
-    feature = {
-        F.USER_ID: _bytes(rating.user_id),
-        F.ITEM_ID: _bytes(rating.item_id),
-        F.RATING: _floats(rating.rating),
-        F.TIMESTAMP: _ints(rating.timestamp),
-        F.AGE: _ints(user.age),
-        F.GENDER: _bytes(user.gender),
-        F.OCCUPATION: _bytes(user.occupation),
-        F.ZIP_CODE: _bytes(user.zip_code),
-        F.TITLE: _bytes(item.title),
-        F.GENRES: _bytes(*item.genres),
-        F.AGE_GROUP: _bytes(age_group(user.age)),
-        F.USER_ACTIVITY: _bytes(activity_group(user_rating_count)),
-    }
-    if item.year:
-        feature[F.YEAR] = _ints(item.year)
-    return tf.train.Example(features=tf.train.Features(feature=feature))
+    return joined(rating, user_part(user, user_rating_count), item_part(item))
 
 
 class _ParseRows(beam.DoFn):
@@ -97,17 +107,34 @@ def _read_table(pipeline: beam.Pipeline, path: str, label: str) -> beam.PCollect
             | f"Parse{label}" >> beam.ParDo(_ParseRows(path, R.PARSERS[name])))
 
 
-def _join(rating: R.Rating, users: Dict[str, R.User], items: Dict[str, R.Item],
-          counts: Dict[str, int], ratings_path: str) -> tf.train.Example:
-    user = users.get(rating.user_id)
-    if user is None:
-        raise R.DataError(ratings_path, None, F.USER_ID,
-                          f"user {rating.user_id!r} is not in {R.USERS_FILE}")
-    item = items.get(rating.item_id)
-    if item is None:
-        raise R.DataError(ratings_path, None, F.ITEM_ID,
-                          f"item {rating.item_id!r} is not in {R.ITEMS_FILE}")
-    return to_example(rating, user, item, counts[rating.user_id])
+class _JoinFeatures(beam.DoFn):
+    """Joins each rating with its user's and item's features; emits the serialized example
+    (deterministic bytes: the same ones ExampleGen's hash split keys on). Each user's and
+    item's part is built once per worker."""
+
+    def __init__(self, ratings_path: str):
+        self._ratings_path = ratings_path
+
+    def setup(self):
+        self._users: Dict[str, tf.train.Example] = {}
+        self._items: Dict[str, tf.train.Example] = {}
+
+    def process(self, rating: R.Rating, users: Dict[str, R.User], items: Dict[str, R.Item],
+                counts: Dict[str, int]) -> Iterable[bytes]:
+        user = self._users.get(rating.user_id)
+        if user is None:
+            if rating.user_id not in users:
+                raise R.DataError(self._ratings_path, None, F.USER_ID,
+                                  f"user {rating.user_id!r} is not in {R.USERS_FILE}")
+            user = self._users[rating.user_id] = user_part(users[rating.user_id],
+                                                           counts[rating.user_id])
+        item = self._items.get(rating.item_id)
+        if item is None:
+            if rating.item_id not in items:
+                raise R.DataError(self._ratings_path, None, F.ITEM_ID,
+                                  f"item {rating.item_id!r} is not in {R.ITEMS_FILE}")
+            item = self._items[rating.item_id] = item_part(items[rating.item_id])
+        yield joined(rating, user, item).SerializeToString(deterministic=True)
 
 
 class JoinRatingsWithFeatures(beam.PTransform):
@@ -126,14 +153,13 @@ class JoinRatingsWithFeatures(beam.PTransform):
                   | "UserOfRating" >> beam.Map(lambda r: (r.user_id, 1))
                   | "CountPerUser" >> beam.CombinePerKey(sum))
         return (ratings
-                | "JoinFeatures" >> beam.Map(
-                    _join,
+                | "JoinFeatures" >> beam.ParDo(
+                    _JoinFeatures(self._ratings_path),
                     users=beam.pvalue.AsDict(
                         users | "KeyUsers" >> beam.Map(lambda u: (u.user_id, u))),
                     items=beam.pvalue.AsDict(
                         items | "KeyItems" >> beam.Map(lambda i: (i.item_id, i))),
-                    counts=beam.pvalue.AsDict(counts),
-                    ratings_path=self._ratings_path))
+                    counts=beam.pvalue.AsDict(counts)))
 
 
 class Executor(BaseExampleGenExecutor):

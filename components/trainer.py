@@ -7,6 +7,7 @@ examples and exports the same signatures, so the Evaluator and the CLI treat the
 import dataclasses
 import json
 import os
+import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
@@ -37,6 +38,7 @@ from components.warm_start import load_previous, warm_start
 
 READ_BATCH = 65536
 WARM_START_FILE = "warm_start.json"  # in the ModelRun artifact: what a warm start carried over
+TRAINING_FILE = "training.json"  # in the ModelRun artifact: the towers' examples and epoch times
 MODELS = ("hybrid", "wals", "content", "popularity")
 RETRIEVALS = ("weighted_squares", "softmax")
 
@@ -127,11 +129,25 @@ def _read(accessor: DataAccessor, files: List[str], transform_output) -> InMemor
         files, options, transform_output.transformed_metadata.schema).prefetch(tf.data.AUTOTUNE))
 
 
+class EpochTimes(tf.keras.callbacks.Callback):
+    """Wall seconds of each training epoch (the first includes tracing the step)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds: List[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.monotonic() - self._start)
+
+
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, evaluation: tf.data.Dataset, previous=None, ids=None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
-    item-item model (ranking); returns the towers, the tables that serve the blend and the
-    warm start's report (None for a cold start).
+    item-item model (ranking); returns the towers, the tables that serve the blend, the warm
+    start's report (None for a cold start) and the towers' training record (TRAINING_FILE).
     previous: (weights, ids) of the model in service to warm-start from (load_previous);
     ids: this run's ids per vocabulary."""
     users, items = catalog.user_inputs(), catalog.item_inputs()
@@ -155,9 +171,12 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         logging.info("Warm start: %s", report)
         epochs = config.warm_start_epochs
     # Evaluated once, after the last epoch: each pass gathers every user's history.
+    epoch_times = EpochTimes()
     history = model.fit(train, epochs=epochs, validation_data=evaluation,
-                        validation_freq=epochs, verbose=0)
+                        validation_freq=epochs, verbose=0, callbacks=[epoch_times])
     logging.info("Training history: %s", history.history)
+    training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
+                "epoch_seconds": epoch_times.seconds}
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)
     # Known users rank by a blend of the towers and the item-item model. The towers' share
@@ -182,7 +201,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         item_item=(config.item_item_weight * fit_ease(
             catalog.seen_splits, catalog.seen_items, catalog.num_items,
             config.item_item_regularization) if config.item_item_weight > 0 else None))
-    return model, tables, report
+    return model, tables, report, training
 
 
 def fit_wals_tables(config: TrainingConfig, catalog: Catalog) -> TableModel:
@@ -218,7 +237,7 @@ def run_fn(fn_args: FnArgs) -> None:
     if config.model == "hybrid":
         previous = (load_previous(fn_args.base_model)
                     if config.warm_start and fn_args.base_model else None)
-        hybrid, tables, report = fit_hybrid(
+        hybrid, tables, report, training = fit_hybrid(
             config, vocab, catalog,
             train.batches(config.batch_size, shuffle=True, seed=config.seed),
             # Training-sized batches: each row gathers its user's whole history.
@@ -227,10 +246,12 @@ def run_fn(fn_args: FnArgs) -> None:
             previous=previous,
             ids={name: transform_output.vocabulary_by_name(name)
                  for name in (F.USER_VOCAB, F.ITEM_VOCAB)})
+        records = {TRAINING_FILE: training}
         if report is not None:
-            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, WARM_START_FILE),
-                                   "w") as handle:
-                handle.write(json.dumps(dataclasses.asdict(report), indent=2))
+            records[WARM_START_FILE] = dataclasses.asdict(report)
+        for name, record in records.items():
+            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, name), "w") as handle:
+                handle.write(json.dumps(record, indent=2))
     elif config.model == "wals":
         tables = fit_wals_tables(config, catalog)
     elif config.model == "content":

@@ -80,6 +80,16 @@ def test_beam_components_did_not_package_tfx(run):
     assert leftovers == []
 
 
+def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
+    """What `make bench` turns into training throughput."""
+    [model_run] = _store(run).get_artifacts_by_type("ModelRun")
+    with open(os.path.join(model_run.uri, "training.json")) as handle:
+        training = json.load(handle)
+    assert training["examples"] == len(train_pairs)
+    assert len(training["epoch_seconds"]) == 8  # E2E_CONFIG's epochs
+    assert all(seconds > 0 for seconds in training["epoch_seconds"])
+
+
 def test_the_model_was_blessed_and_pushed(run):
     store = _store(run)
     blessings = store.get_artifacts_by_type("ModelBlessing")
