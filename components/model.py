@@ -427,6 +427,8 @@ class HybridModel(tf.keras.Model):
             rating_loss, retrieval_loss = self._objectives(features, labels, training=True)
             loss = (self._rating_weight * rating_loss + self._retrieval_weight * retrieval_loss
                     + tf.add_n(self.losses or [tf.constant(0.0)]))
+            # Replicas' gradients are summed: each replica's share of the global batch's loss.
+            loss /= tf.distribute.get_strategy().num_replicas_in_sync
         self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
         return self._track(rating_loss, retrieval_loss)
 

@@ -41,6 +41,7 @@ WARM_START_FILE = "warm_start.json"  # in the ModelRun artifact: what a warm sta
 TRAINING_FILE = "training.json"  # in the ModelRun artifact: the towers' examples and epoch times
 MODELS = ("hybrid", "wals", "content", "popularity")
 RETRIEVALS = ("weighted_squares", "softmax")
+DISTRIBUTIONS = ("", "mirrored", "multi_worker_mirrored")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +94,10 @@ class TrainingConfig:
     wals_unobserved_weight: float = 0.2
     # content
     content_cosine: bool = False
+    # The towers under tf.distribute: "" trains in the Trainer's process; "mirrored" on every
+    # local device; "multi_worker_mirrored" on every worker the TF_CONFIG environment variable
+    # names (a Vertex AI or Kubeflow training job runs the Trainer once per worker).
+    distribution: str = ""
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -102,6 +107,9 @@ class TrainingConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"training.{name} must be in [0, 1), "
                                  f"got {getattr(self, name)}")
+        if self.distribution not in DISTRIBUTIONS:
+            raise ValueError(f"training.distribution must be one of {DISTRIBUTIONS}, "
+                             f"got {self.distribution!r}")
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"training.retrieval must be one of {', '.join(RETRIEVALS)}, "
                              f"got {self.retrieval!r}")
@@ -129,6 +137,14 @@ def _read(accessor: DataAccessor, files: List[str], transform_output) -> InMemor
         files, options, transform_output.transformed_metadata.schema).prefetch(tf.data.AUTOTUNE))
 
 
+def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
+    if config.distribution == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if config.distribution == "multi_worker_mirrored":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
 class EpochTimes(tf.keras.callbacks.Callback):
     """Wall seconds of each training epoch (the first includes tracing the step)."""
 
@@ -151,25 +167,27 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     previous: (weights, ids) of the model in service to warm-start from (load_previous);
     ids: this run's ids per vocabulary."""
     users, items = catalog.user_inputs(), catalog.item_inputs()
-    model = HybridModel(
-        vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
-                           config.rank_l2),
-        mean_rating=catalog.mean_rating, candidates=items,
-        rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
-        retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else
-                   WeightedSquaresRetrieval(np.diff(catalog.seen_splits),
-                                            config.unobserved_weight, name="retrieval")),
-        history=((catalog.seen_splits, catalog.seen_items, catalog.seen_ratings)
-                 if config.user_history else None),
-        popularity=catalog.popularity)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
-    epochs, report = config.epochs, None
-    if previous is not None:
-        for features, _ in train.take(1):
-            model(features)  # creates the variables
-        report = warm_start(model.variables, previous[0], previous[1], ids)
-        logging.info("Warm start: %s", report)
-        epochs = config.warm_start_epochs
+    strategy = distribution_strategy(config)
+    with strategy.scope():
+        model = HybridModel(
+            vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
+                               config.rank_l2),
+            mean_rating=catalog.mean_rating, candidates=items,
+            rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
+            retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else
+                       WeightedSquaresRetrieval(np.diff(catalog.seen_splits),
+                                                config.unobserved_weight, name="retrieval")),
+            history=((catalog.seen_splits, catalog.seen_items, catalog.seen_ratings)
+                     if config.user_history else None),
+            popularity=catalog.popularity)
+        model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+        epochs, report = config.epochs, None
+        if previous is not None:
+            for features, _ in train.take(1):
+                model(features)  # creates the variables
+            report = warm_start(model.variables, previous[0], previous[1], ids)
+            logging.info("Warm start: %s", report)
+            epochs = config.warm_start_epochs
     # Evaluated once, after the last epoch: each pass gathers every user's history.
     epoch_times = EpochTimes()
     history = model.fit(train, epochs=epochs, validation_data=evaluation,
