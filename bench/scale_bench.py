@@ -64,7 +64,7 @@ def markdown(report) -> str:
     for key, (label, target, _) in LATENCY_TARGETS.items():
         row(f"recommend {label} (target ≤ {target})",
             lambda r, k=key: f"{r['recommend_latency'].get(k, float('nan')):.3g}")
-    row("eval RMSE", lambda r: f"{r['metrics'].get('rmse', float('nan')):.4f}")
+    row("eval RMSE", lambda r: f"{r['metrics'].get('root_mean_squared_error', float('nan')):.4f}")
     return "\n".join(lines) + "\n"
 
 
