@@ -146,7 +146,8 @@ def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
 
 
 class EpochTimes(tf.keras.callbacks.Callback):
-    """Wall seconds of each training epoch (the first includes tracing the step)."""
+    """Wall seconds of each training epoch (the first includes tracing the step, the last the
+    evaluation pass)."""
 
     def __init__(self):
         super().__init__()
