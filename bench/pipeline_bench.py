@@ -18,7 +18,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Dict
+from typing import Dict, Optional
 
 RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 CHILD_SAMPLE_SECONDS = 1.0
@@ -141,14 +141,18 @@ def one_run(data_dir: str, config_file: str, output_dir: str) -> Dict[str, objec
     return report
 
 
-def _training_record(config) -> Dict[str, object]:
+def _training_record(config) -> Optional[Dict[str, object]]:
     """The Trainer's record of the towers' epochs, with throughput: every epoch (the first
-    traces the step) and the steady state (the median of the others)."""
+    traces the step) and the steady state (the median of the others); None for the models
+    without towers (wals, content, popularity), which write none."""
     from components.trainer import TRAINING_FILE
     from pipeline.results import open_store
 
     [model_run] = open_store(config).get_artifacts_by_type("ModelRun")
-    with open(os.path.join(model_run.uri, TRAINING_FILE)) as handle:
+    path = os.path.join(model_run.uri, TRAINING_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
         record = json.load(handle)
     epochs = record["epoch_seconds"]
     record["examples_per_second"] = record["examples"] * len(epochs) / sum(epochs)
@@ -170,31 +174,22 @@ def _recsys_run(data_dir: str, output_dir: str, config_file: str):
 def _new_span_run(data_dir: str, config_file: str, scratch: str) -> Dict[str, object]:
     """The data cut at its last week: everything before as span 0, run once (untimed); then
     the last week ingested as span 1 and `recsys run` timed: the retraining a week brings."""
-    import shutil
-
-    from bench.replay import weekly_batches
+    from bench.replay import weekly_batches, write_first_span, write_ratings
     from data import raw_format as R
     from data.ingest import ingest
-    from data.spans import span_name
 
     weeks = weekly_batches(R.read_table(data_dir, R.RATINGS_FILE))
     spans_dir, output = os.path.join(scratch, "spans"), os.path.join(scratch, "spans-output")
-    first = os.path.join(spans_dir, span_name(0))
-    os.makedirs(first)
-    for name in (R.USERS_FILE, R.ITEMS_FILE):
-        shutil.copy(os.path.join(data_dir, name), first)
-    rows = [R.rating_row(r) for week in weeks[:-1] for r in week]
-    R.write_csv(os.path.join(first, R.RATINGS_FILE), R.RATINGS_COLUMNS, rows)
+    earlier = [rating for week in weeks[:-1] for rating in week]
+    write_first_span(data_dir, spans_dir, earlier)
     _recsys_run(spans_dir, output, config_file)
-    week = os.path.join(scratch, "last-week.csv")
-    R.write_csv(week, R.RATINGS_COLUMNS, [R.rating_row(r) for r in weeks[-1]])
-    ingest(spans_dir, week)
+    ingest(spans_dir, write_ratings(os.path.join(scratch, "last-week.csv"), weeks[-1]))
     seconds, printed = _recsys_run(spans_dir, output, config_file)
     if "Pipeline finished" not in printed:
         raise RuntimeError(f"expected a run that trains the new span, got: {printed[-500:]}")
     components = {name: float(took) for name, took in
                   re.findall(r"\] (\S+) done in ([\d.]+) s", printed)}
-    return {"seconds": seconds, "span_ratings": len(weeks[-1]), "earlier_ratings": len(rows),
+    return {"seconds": seconds, "span_ratings": len(weeks[-1]), "earlier_ratings": len(earlier),
             "components": components}
 
 
@@ -320,7 +315,7 @@ def main(argv=None) -> int:
             component: statistics.median(r["new_span"]["components"].get(component, 0.0)
                                          for r in runs)
             for component in runs[0]["new_span"]["components"]},
-        "training": {
+        "training": runs[0]["training"] and {
             "examples": runs[0]["training"]["examples"],
             "batch_size": runs[0]["training"]["batch_size"],
             **{key: statistics.median(r["training"][key] for r in runs)

@@ -38,11 +38,23 @@ def weekly_batches(ratings) -> List[list]:
     return [bootstrap] + ordered
 
 
-def _write_ratings(path: str, ratings) -> str:
+def write_ratings(path: str, ratings) -> str:
     from data import raw_format as R
 
     R.write_csv(path, R.RATINGS_COLUMNS, [R.rating_row(r) for r in ratings])
     return path
+
+
+def write_first_span(data: str, spans_dir: str, ratings) -> None:
+    """spans_dir/span-0: these ratings with the raw folder data's users and items."""
+    from data import raw_format as R
+    from data.spans import span_name
+
+    first = os.path.join(spans_dir, span_name(0))
+    os.makedirs(first)
+    for name in (R.USERS_FILE, R.ITEMS_FILE):
+        shutil.copy(os.path.join(data, name), first)
+    write_ratings(os.path.join(first, R.RATINGS_FILE), ratings)
 
 
 def _latest_model(config) -> str:
@@ -132,7 +144,6 @@ def main(argv=None) -> int:
     from components.anomalies import DataAnomaliesError
     from data import raw_format as R
     from data.ingest import ingest
-    from data.spans import span_name
     from pipeline.config import load_config
 
     data = os.path.abspath(args.data)
@@ -141,11 +152,7 @@ def main(argv=None) -> int:
     weeks = weekly_batches(R.read_table(data, R.RATINGS_FILE))
     last = len(weeks) - 1 if not args.weeks else min(len(weeks) - 1, args.weeks)
     spans_dir = os.path.join(work, "data")
-    bootstrap = os.path.join(spans_dir, span_name(0))
-    os.makedirs(bootstrap)
-    for name in (R.USERS_FILE, R.ITEMS_FILE):
-        shutil.copy(os.path.join(data, name), bootstrap)
-    _write_ratings(os.path.join(bootstrap, R.RATINGS_FILE), weeks[0])
+    write_first_span(data, spans_dir, weeks[0])
     configs = {"warm": load_config(data_dir=spans_dir, output_dir=os.path.join(work, "warm"))}
     configs["cold"] = dataclasses.replace(
         configs["warm"], output_dir=os.path.join(work, "cold"),
@@ -156,7 +163,7 @@ def main(argv=None) -> int:
         _run(config)
     rows = []
     for span in range(1, last + 1):
-        batch = _write_ratings(os.path.join(work, f"week-{span}.csv"), weeks[span])
+        batch = write_ratings(os.path.join(work, f"week-{span}.csv"), weeks[span])
         ingest(spans_dir, batch)
         next_week = os.path.join(work, "next", "eval")
         os.makedirs(next_week, exist_ok=True)
@@ -171,7 +178,7 @@ def main(argv=None) -> int:
                 row[kind] = {"stopped": str(error)}
                 continue
             if following:
-                _write_ratings(os.path.join(next_week, R.RATINGS_FILE), following)
+                write_ratings(os.path.join(next_week, R.RATINGS_FILE), following)
                 row[kind].update(_score(config, os.path.dirname(next_week)))
         rows.append(row)
         print(f"week {span}: warm {row['warm']}  cold {row['cold']}", flush=True)

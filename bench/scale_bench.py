@@ -60,7 +60,7 @@ def markdown(report) -> str:
         row(f"{component}, s / peak GB", lambda r, c=component: (
             f"{r['seconds'].get(c, 0):.0f} / {r['peak_mb'].get(c, 0) / 1024:.1f}"))
     row("towers' training, examples/s (steady)",
-        lambda r: f"{r['training']['steady_examples_per_second'] or 0:,.0f}")
+        lambda r: f"{(r['training'] or {}).get('steady_examples_per_second') or 0:,.0f}")
     for key, (label, target, _) in LATENCY_TARGETS.items():
         row(f"recommend {label} (target ≤ {target})",
             lambda r, k=key: f"{r['recommend_latency'].get(k, float('nan')):.3g}")
@@ -93,8 +93,8 @@ def main(argv=None) -> int:
             with open(result.name) as handle:
                 sizes[size] = json.load(handle)
         print(f"{size}: {sizes[size]['total_seconds']:.0f} s", flush=True)
-    write_report("scale", {"machine": machine(), "sizes": sizes}, markdown({
-        "machine": machine(), "sizes": sizes}))
+    report = {"machine": machine(), "sizes": sizes}
+    write_report("scale", report, markdown(report))
     return 0
 
 
