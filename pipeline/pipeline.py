@@ -33,7 +33,7 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s]) for s in SLICES],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="MeanAbsoluteError"),
+            tfma.MetricConfig(class_name="MeanAbsoluteRatingError", module="components.metrics"),
             tfma.MetricConfig(
                 class_name="RootMeanSquaredError", module="components.metrics",
                 # Gate on the overall slice only; the slices are reported, not gated.

@@ -8,12 +8,11 @@ from typing import Dict, List, Optional, Set
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.metrics import RMSE_NAME
+from components.metrics import MAE_NAME, RMSE_NAME
 from components.ranking_gate import METRICS_FILE
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import EXAMPLE_GEN_ID, RELEASE_GATE_ID
 
-MAE_NAME = "mean_absolute_error"
 COUNT_NAME = "example_count"
 REPORTED = (RMSE_NAME, MAE_NAME, COUNT_NAME)
 _DIFF = "_diff"
