@@ -40,7 +40,9 @@ class ItemAutoencoder(tf.Module):
         init = tf.random.stateless_normal
         self.encoder = tf.Variable(init([num_users, hidden], [seed, 0], stddev=0.03))
         self.encoder_bias = tf.Variable(tf.zeros([hidden]))
-        self.decoder = tf.Variable(init([hidden, num_users], [seed, 1], stddev=0.03))
+        # [users, hidden]: a step gathers its users' rows, with no transpose of the whole table.
+        self.decoder = tf.Variable(tf.transpose(init([hidden, num_users], [seed, 1],
+                                                     stddev=0.03)))
         self.decoder_bias = tf.Variable(tf.zeros([num_users]))
 
     def codes(self, ratings: tf.SparseTensor) -> tf.Tensor:
@@ -50,8 +52,7 @@ class ItemAutoencoder(tf.Module):
 
     def predict(self, codes: tf.Tensor, rows: tf.Tensor, users: tf.Tensor) -> tf.Tensor:
         """Reconstructed rating of user users[n] for the item whose code is codes[rows[n]]."""
-        return (tf.reduce_sum(tf.gather(codes, rows) * tf.gather(tf.transpose(self.decoder),
-                                                                 users), axis=1)
+        return (tf.reduce_sum(tf.gather(codes, rows) * tf.gather(self.decoder, users), axis=1)
                 + tf.gather(self.decoder_bias, users))
 
 
@@ -101,7 +102,7 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig) -> TableMo
             step(order[start:start + config.batch_items])
     codes = model.codes(_rows(raters, ratings, np.arange(catalog.num_items), num_users))
     return TableModel(
-        global_bias=0.0, user_vectors=tf.transpose(model.decoder).numpy(),
+        global_bias=0.0, user_vectors=model.decoder.numpy(),
         user_biases=model.decoder_bias.numpy(), item_vectors=codes.numpy(),
         item_biases=np.zeros(catalog.num_items, np.float32),
         item_rank_biases=np.zeros(catalog.num_items, np.float32))

@@ -17,7 +17,7 @@ def test_sparse_codes_and_predictions_equal_the_dense_formula():
     dense_codes = 1 / (1 + np.exp(-(ratings @ model.encoder.numpy() + model.encoder_bias.numpy())))
     np.testing.assert_allclose(codes.numpy(), dense_codes, rtol=1e-5)
     rows, users = np.array([0, 4, 4, 2]), np.array([8, 0, 3, 3])
-    reconstruction = dense_codes @ model.decoder.numpy() + model.decoder_bias.numpy()
+    reconstruction = dense_codes @ model.decoder.numpy().T + model.decoder_bias.numpy()
     np.testing.assert_allclose(model.predict(codes, rows, users).numpy(),
                                reconstruction[rows, users], rtol=1e-5)
 
