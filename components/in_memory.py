@@ -9,6 +9,7 @@ are built from them), so keeping the parsed columns costs about 80 bytes a ratin
 import dataclasses
 from typing import Dict, Iterable
 
+import numpy as np
 import tensorflow as tf
 
 Features = Dict[str, tf.Tensor]
@@ -34,6 +35,18 @@ class InMemoryExamples:
             labels.append(label)
         return cls({name: tf.concat(parts, axis=0) for name, parts in columns.items()},
                    tf.concat(labels, axis=0))
+
+    def in_canonical_order(self) -> "InMemoryExamples":
+        """Sorted by the label and every single-valued column. ExampleGen writes examples in
+        whatever order Beam's workers finish; the model trained (its batches, the catalog's
+        histories) must not depend on that."""
+        names = sorted(name for name, column in self.features.items()
+                       if not isinstance(column, tf.RaggedTensor))
+        order = np.lexsort([self.labels.numpy()] + [self.features[name].numpy()
+                                                     for name in reversed(names)])
+        return InMemoryExamples({name: tf.gather(column, order)
+                                 for name, column in self.features.items()},
+                                tf.gather(self.labels, order))
 
     @property
     def size(self) -> int:

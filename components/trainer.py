@@ -4,6 +4,7 @@ Every model kind (`hybrid`, `wals`, `content`, `popularity`) reads the same tran
 examples and exports the same signatures, so the Evaluator and the CLI treat them alike.
 """
 
+import concurrent.futures
 import dataclasses
 import json
 import os
@@ -130,11 +131,21 @@ def vocabularies(transform_output: tft.TFTransformOutput) -> Vocabularies:
 
 
 def _read(accessor: DataAccessor, files: List[str], transform_output) -> InMemoryExamples:
+    """The raw examples through Transform's graph, in one pass. Transform does not write a
+    transformed copy of the data (that pass was half of its time, and a second copy of every
+    span on disk): the Trainer holds every rating in memory anyway and transforms them here,
+    with the same graph `serving_default` applies."""
     options = tfxio.TensorFlowDatasetOptions(
-        batch_size=READ_BATCH, label_key=F.LABEL_KEY, shuffle=False, num_epochs=1,
-        drop_final_batch=False)
-    return InMemoryExamples.read(accessor.tf_dataset_factory(
-        files, options, transform_output.transformed_metadata.schema).prefetch(tf.data.AUTOTUNE))
+        batch_size=READ_BATCH, shuffle=False, num_epochs=1, drop_final_batch=False)
+    raw = accessor.tf_dataset_factory(files, options, transform_output.raw_metadata.schema)
+    transform = transform_output.transform_features_layer()
+
+    def transformed(raw_features):
+        features = dict(transform(raw_features))
+        return features, features.pop(F.LABEL_KEY)
+
+    return InMemoryExamples.read(
+        transformed(batch) for batch in raw.prefetch(tf.data.AUTOTUNE)).in_canonical_order()
 
 
 def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
@@ -146,15 +157,19 @@ def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
 
 
 class EpochTimes(tf.keras.callbacks.Callback):
-    """Wall seconds of each training epoch (the first includes tracing the step, the last the
-    evaluation pass)."""
+    """When each training epoch started (seconds after `origin`, a time.monotonic()) and how
+    many wall seconds it took (the first includes tracing the step, the last the evaluation
+    pass)."""
 
-    def __init__(self):
+    def __init__(self, origin: float):
         super().__init__()
+        self._origin = origin
+        self.starts: List[float] = []
         self.seconds: List[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.monotonic()
+        self.starts.append(self._start - self._origin)
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.monotonic() - self._start)
@@ -168,6 +183,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     previous: (weights, ids) of the model in service to warm-start from (load_previous);
     ids: this run's ids per vocabulary."""
     users, items = catalog.user_inputs(), catalog.item_inputs()
+    # Seeded here, not only at the start: loading Transform's graph draws from the global
+    # seed's sequence, and the towers' initial values should not depend on how it was read.
+    tf.keras.utils.set_random_seed(config.seed)
     strategy = distribution_strategy(config)
     with strategy.scope():
         model = HybridModel(
@@ -189,13 +207,25 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
             report = warm_start(model.variables, previous[0], previous[1], ids)
             logging.info("Warm start: %s", report)
             epochs = config.warm_start_epochs
-    # Evaluated once, after the last epoch: each pass gathers every user's history.
-    epoch_times = EpochTimes()
-    history = model.fit(train, epochs=epochs, validation_data=evaluation,
-                        validation_freq=epochs, verbose=0, callbacks=[epoch_times])
+    # The item autoencoder and EASE read only the catalog, so they fit in a second thread
+    # while the towers train: a towers' step is many small ops that leave a core idle.
+    origin = time.monotonic()
+
+    def fit_blended():
+        return _fit_blended_models(config, catalog), time.monotonic() - origin
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
+        blended = beside.submit(fit_blended)
+        # Evaluated once, after the last epoch: each pass gathers every user's history.
+        epoch_times = EpochTimes(origin)
+        history = model.fit(train, epochs=epochs, validation_data=evaluation,
+                            validation_freq=epochs, verbose=0, callbacks=[epoch_times])
+        (autoencoder, item_item), blended_seconds = blended.result()
     logging.info("Training history: %s", history.history)
+    # Epochs that started before blended_seconds shared the cores with the blended models.
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
-                "epoch_seconds": epoch_times.seconds}
+                "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
+                "blended_models_seconds": blended_seconds}
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)
     # Known users rank by a blend of the towers and the item-item model. The towers' share
@@ -206,10 +236,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         global_bias=float(model.global_bias.numpy()),
         user_vectors=model.rating_part(user_vectors).numpy(), user_biases=user_biases.numpy(),
         item_vectors=model.rating_part(item_vectors).numpy(), item_biases=item_biases.numpy())
-    if config.autoencoder_share > 0:
-        autoencoder = fit_item_autoencoder(catalog, AutoencoderConfig(
-            hidden=config.autoencoder_hidden, l2=config.autoencoder_l2,
-            epochs=config.autoencoder_epochs, seed=config.seed))
+    if autoencoder is not None:
         rating_tables = {name: getattr(autoencoder, name) for name in rating_tables}
     tables = TableModel(
         **rating_tables, table_rating_share=config.autoencoder_share,
@@ -217,10 +244,21 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         cold_item_rank_biases=towers_share * model.cold_rank_bias.numpy(),
         rank_user_vectors=model.rank_user_vectors(user_vectors).numpy(),
         rank_item_vectors=towers_share * model.rank_part(item_vectors).numpy(),
-        item_item=(config.item_item_weight * fit_ease(
-            catalog.seen_splits, catalog.seen_items, catalog.num_items,
-            config.item_item_regularization) if config.item_item_weight > 0 else None))
+        item_item=item_item)
     return model, tables, report, training
+
+
+def _fit_blended_models(config: TrainingConfig, catalog: Catalog):
+    """The item autoencoder's rating tables and EASE's weighted item-item matrix (None where
+    their share is 0)."""
+    autoencoder = fit_item_autoencoder(catalog, AutoencoderConfig(
+        hidden=config.autoencoder_hidden, l2=config.autoencoder_l2,
+        epochs=config.autoencoder_epochs, seed=config.seed)
+    ) if config.autoencoder_share > 0 else None
+    item_item = config.item_item_weight * fit_ease(
+        catalog.seen_splits, catalog.seen_items, catalog.num_items,
+        config.item_item_regularization) if config.item_item_weight > 0 else None
+    return autoencoder, item_item
 
 
 def fit_wals_tables(config: TrainingConfig, catalog: Catalog) -> TableModel:
@@ -244,7 +282,7 @@ def fit_wals_tables(config: TrainingConfig, catalog: Catalog) -> TableModel:
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    """TFX calls this with the transformed examples and the Transform graph."""
+    """TFX calls this with the raw examples and the Transform graph."""
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
     tf.keras.utils.set_random_seed(config.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)

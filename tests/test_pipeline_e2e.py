@@ -88,6 +88,9 @@ def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
     assert training["examples"] == len(train_pairs)
     assert len(training["epoch_seconds"]) == 8  # E2E_CONFIG's epochs
     assert all(seconds > 0 for seconds in training["epoch_seconds"])
+    starts = training["epoch_starts"]
+    assert starts == sorted(starts) and len(starts) == 8 and starts[0] >= 0
+    assert training["blended_models_seconds"] > 0  # the autoencoder and EASE, beside the towers
 
 
 def test_the_model_was_blessed_and_pushed(run):

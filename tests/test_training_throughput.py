@@ -1,0 +1,26 @@
+"""make bench's training throughput from the Trainer's record (training.json)."""
+
+import pytest
+
+from bench.pipeline_bench import with_throughput
+
+
+def _record(seconds, starts, blended):
+    return {"examples": 1000, "epoch_seconds": seconds, "epoch_starts": starts,
+            "blended_models_seconds": blended}
+
+
+def test_steady_state_counts_only_epochs_the_towers_ran_alone():
+    # Epochs 2 and 3 shared the cores with the autoencoder (slow); 4 and 5 ran alone.
+    record = with_throughput(_record([5.0, 2.0, 2.0, 1.0, 1.0], [0, 5, 7, 9, 10], 8.0))
+    assert record["steady_examples_per_second"] == pytest.approx(1000)
+    assert record["examples_per_second"] == pytest.approx(5000 / 11)
+
+
+def test_steady_state_falls_back_to_every_epoch_after_the_first():
+    record = with_throughput(_record([5.0, 2.0, 4.0, 3.0], [0, 5, 7, 11], 60.0))
+    assert record["steady_examples_per_second"] == pytest.approx(1000 / 3)
+
+
+def test_one_epoch_has_no_steady_state():
+    assert with_throughput(_record([5.0], [0], 1.0))["steady_examples_per_second"] is None
