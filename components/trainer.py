@@ -55,7 +55,9 @@ class TrainingConfig:
     # (carved from each protocol's training part, never its test part): RMSE on u1's,
     # NDCG@10 on the stratified and cold-start ones.
     epochs: int = 8
-    batch_size: int = 1024
+    # 2048: the validation slices' scores of 1024 (RMSE within 0.0003, both NDCGs higher) in
+    # fewer, larger steps; 4096 lost 0.002–0.005 RMSE.
+    batch_size: int = 2048
     learning_rate: float = 0.003
     embedding_dim: int = 64
     rank_dim: int = 32  # > 0: separate ranking vectors of this width (0: share the rating ones)
