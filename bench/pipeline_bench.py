@@ -143,10 +143,10 @@ def one_run(data_dir: str, config_file: str, output_dir: str) -> Dict[str, objec
 
 def _training_record(config) -> Optional[Dict[str, object]]:
     """The Trainer's record of the towers' epochs, with throughput: every epoch (the first
-    traces the step; the first few share the cores with the autoencoder and EASE, which fit
-    beside them) and the steady state (the median of the epochs after the first that ran
-    alone, or of all after the first if none did); None for the models without towers
-    (wals, content, popularity), which write none."""
+    traces the step, the last evaluates; the first few share the cores with the autoencoder
+    and EASE, which fit beside them) and the steady state (the median of the epochs between
+    the first and the last that ran alone, or of all of those if none did); None for the
+    models without towers (wals, content, popularity), which write none."""
     from components.trainer import TRAINING_FILE
     from pipeline.results import open_store
 
@@ -161,13 +161,14 @@ def _training_record(config) -> Optional[Dict[str, object]]:
 def with_throughput(record: Dict[str, object]) -> Dict[str, object]:
     """The record with examples/s over every epoch and in the steady state."""
     epochs = record["epoch_seconds"]
-    alone = [seconds for seconds, start in zip(epochs[1:], record["epoch_starts"][1:])
-             if start >= record["blended_models_seconds"]]
+    # Neither the first (it traces the step) nor the last (it runs the evaluation pass).
+    middle = list(zip(epochs[1:-1], record["epoch_starts"][1:-1]))
+    alone = [seconds for seconds, start in middle if start >= record["blended_models_seconds"]]
+    steady = alone or [seconds for seconds, _ in middle] or epochs[1:]
     return {**record,
             "examples_per_second": record["examples"] * len(epochs) / sum(epochs),
             "steady_examples_per_second": (
-                record["examples"] / statistics.median(alone or epochs[1:])
-                if len(epochs) > 1 else None)}
+                record["examples"] / statistics.median(steady) if len(epochs) > 1 else None)}
 
 
 def _recsys_run(data_dir: str, output_dir: str, config_file: str):
@@ -199,7 +200,7 @@ def _new_span_run(data_dir: str, config_file: str, scratch: str) -> Dict[str, ob
     components = {name: float(took) for name, took in
                   re.findall(r"\] (\S+) done in ([\d.]+) s", printed)}
     return {"seconds": seconds, "span_ratings": len(weeks[-1]), "earlier_ratings": len(earlier),
-            "components": components}
+            "components": components, "blessed": "\nBlessed: yes." in printed}
 
 
 def _no_new_data_run(config, data_dir: str, config_file: str) -> float:
@@ -237,6 +238,11 @@ def _median_latency(runs) -> Dict[str, float]:
             for key in measured[0]} if measured else {}
 
 
+def _yes_no(flags) -> str:
+    """Each run's yes or no, in order ("–" where not recorded)."""
+    return " / ".join({True: "yes", False: "no"}.get(flag, "–") for flag in flags or [None])
+
+
 def markdown(report) -> str:
     lines = [f"Pipeline benchmark on {report['data']} — {report['runs']} cold runs, medians",
              f"Machine: {report['machine']['cpu']}, {report['machine']['cores']} cores, "
@@ -260,7 +266,8 @@ def markdown(report) -> str:
                      f"{report['no_new_data_seconds']:.1f} | | | |")
     if "new_span_seconds" in report:
         lines.append(f"| run after one new weekly span ({report['new_span_ratings']:,} ratings), "
-                     f"`recsys run` (target ≤ {TARGET_NEW_SPAN_SECONDS} s) | "
+                     f"`recsys run` (target ≤ {TARGET_NEW_SPAN_SECONDS} s); warm start "
+                     f"blessed: {_yes_no(report.get('new_span_blessed'))} | "
                      f"{report['new_span_seconds']:.1f} | | | |")
     training = report.get("training")
     if training:
@@ -271,7 +278,8 @@ def markdown(report) -> str:
                   "few share the cores with the autoencoder) | "
                   f"{training['examples_per_second']:,.0f} | ≥ {TARGET_EXAMPLES_PER_SECOND:,} | "
                   f"{NAIVE_EXAMPLES_PER_SECOND:,} |",
-                  f"| steady state (median epoch after the first, towers alone) | "
+                  "| steady state (median epoch between the first and the last, towers "
+                  "alone where any ran alone) | "
                   f"{training['steady_examples_per_second']:,.0f} | ≥ "
                   f"{TARGET_EXAMPLES_PER_SECOND:,} | |"]
     latency = report.get("recommend_latency") or {}
@@ -321,6 +329,7 @@ def main(argv=None) -> int:
         "no_new_data_seconds": statistics.median(r["no_new_data_seconds"] for r in runs),
         "new_span_seconds": statistics.median(r["new_span"]["seconds"] for r in runs),
         "new_span_ratings": runs[0]["new_span"]["span_ratings"],
+        "new_span_blessed": [r["new_span"].get("blessed") for r in runs],
         "new_span_components": {
             component: statistics.median(r["new_span"]["components"].get(component, 0.0)
                                          for r in runs)
