@@ -187,6 +187,8 @@ def _new_span_run(data_dir: str, config_file: str, scratch: str) -> Dict[str, ob
     from bench.replay import weekly_batches, write_first_span, write_ratings
     from data import raw_format as R
     from data.ingest import ingest
+    from pipeline.config import load_config
+    from pipeline.results import latest_run_result
 
     weeks = weekly_batches(R.read_table(data_dir, R.RATINGS_FILE))
     spans_dir, output = os.path.join(scratch, "spans"), os.path.join(scratch, "spans-output")
@@ -199,8 +201,10 @@ def _new_span_run(data_dir: str, config_file: str, scratch: str) -> Dict[str, ob
         raise RuntimeError(f"expected a run that trains the new span, got: {printed[-500:]}")
     components = {name: float(took) for name, took in
                   re.findall(r"\] (\S+) done in ([\d.]+) s", printed)}
+    blessed = latest_run_result(load_config(config_file, data_dir=spans_dir,
+                                            output_dir=output)).blessed
     return {"seconds": seconds, "span_ratings": len(weeks[-1]), "earlier_ratings": len(earlier),
-            "components": components, "blessed": "\nBlessed: yes." in printed}
+            "components": components, "blessed": blessed}
 
 
 def _no_new_data_run(config, data_dir: str, config_file: str) -> float:

@@ -14,6 +14,7 @@ from typing import Mapping
 import apache_beam as beam
 import numpy as np
 from tensorflow_model_analysis.metrics import metric_types, metric_util
+from tensorflow_model_analysis.utils import model_util
 
 RMSE_NAME = "root_mean_squared_error"
 MAE_NAME = "mean_absolute_error"
@@ -27,23 +28,14 @@ class ErrorSums:
     squared: float = 0.0
 
 
-def _output_keys(eval_config, model_name: str):
-    """The ModelSpec's (label_key, prediction_key); TFMA names a lone model '' whatever its
-    spec says."""
-    specs = list(eval_config.model_specs) if eval_config else []
-    for spec in specs:
-        if (spec.name if len(specs) > 1 else "") == model_name:
-            return spec.label_key, spec.prediction_key
-    return "", ""
-
-
 class _ErrorSumsCombiner(beam.CombineFn):
     """Σ 1, Σ |prediction − label| and Σ (prediction − label)² of one model's ratings."""
 
-    def __init__(self, key: metric_types.MetricKey, label_key: str, prediction_key: str):
+    def __init__(self, key: metric_types.MetricKey, spec):
+        """spec: the model's ModelSpec (None: no label or prediction key to look up)."""
         self._key = key
-        self._label_keys = [k for k in (key.model_name, label_key) if k]
-        self._prediction_keys = [k for k in (key.model_name, prediction_key) if k]
+        self._label_keys = [k for k in (key.model_name, spec and spec.label_key) if k]
+        self._prediction_keys = [k for k in (key.model_name, spec and spec.prediction_key) if k]
 
     def _value(self, value, keys, name: str) -> float:
         """The value under each key in turn where the value is a dict (model name, then the
@@ -96,8 +88,8 @@ def _computations(metric_name: str, mean):
         key = metric_types.MetricKey(name=name, model_name=model_name,
                                      output_name=output_name, sub_key=sub_key)
         sums = metric_types.MetricComputation(
-            keys=[sums_key], preprocessors=None,
-            combiner=_ErrorSumsCombiner(sums_key, *_output_keys(eval_config, model_name)))
+            keys=[sums_key], preprocessors=None, combiner=_ErrorSumsCombiner(
+                sums_key, eval_config and model_util.get_model_spec(eval_config, model_name)))
 
         def result(metrics):
             totals = metrics[sums_key]
