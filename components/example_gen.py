@@ -15,8 +15,8 @@ from google.protobuf import any_pb2, wrappers_pb2
 from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
-from tfx.proto.example_gen_pb2 import CustomConfig
-from tfx.v1.proto import Input, Output, RangeConfig
+from tfx.proto.example_gen_pb2 import CustomConfig, Input, Output
+from tfx.proto.range_config_pb2 import RangeConfig
 
 from components import features as F
 from data import raw_format as R

@@ -10,8 +10,10 @@ Evaluator blessed the candidate and both ranking thresholds hold.
 import json
 import os
 
-from tfx import v1 as tfx
 from tfx.components.evaluator import constants
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.standard_artifacts import Examples, Model, ModelBlessing
 from tfx.utils import io_utils, path_utils
 
 from components.ranking_eval import evaluate_ranking, relevant_items, signature_recommend
@@ -20,7 +22,6 @@ METRICS_FILE = "ranking_metrics.json"
 # Every component came from cache (no new data, code or settings): pushing would only copy the
 # model in service.
 SAME_MODEL = "the candidate is the model in service (nothing new to train on)"
-Artifacts = tfx.types.standard_artifacts
 
 
 def ranking_failures(candidate, baseline, metric: str, min_value: float, max_drop: float):
@@ -36,17 +37,17 @@ def ranking_failures(candidate, baseline, metric: str, min_value: float, max_dro
     return failures
 
 
-@tfx.dsl.components.component
+@component
 def RankingGate(  # noqa: N802 - TFX component names are classes
-        examples: tfx.dsl.components.InputArtifact[Artifacts.Examples],
-        model: tfx.dsl.components.InputArtifact[Artifacts.Model],
-        rating_blessing: tfx.dsl.components.InputArtifact[Artifacts.ModelBlessing],
-        release_blessing: tfx.dsl.components.OutputArtifact[Artifacts.ModelBlessing],
-        baseline_model: tfx.dsl.components.InputArtifact[Artifacts.Model] = None,
-        metric: tfx.dsl.components.Parameter[str] = "ndcg@10",
-        k: tfx.dsl.components.Parameter[int] = 10,
-        min_value: tfx.dsl.components.Parameter[float] = 0.0,
-        max_drop: tfx.dsl.components.Parameter[float] = 0.0,
+        examples: InputArtifact[Examples],
+        model: InputArtifact[Model],
+        rating_blessing: InputArtifact[ModelBlessing],
+        release_blessing: OutputArtifact[ModelBlessing],
+        baseline_model: InputArtifact[Model] = None,
+        metric: Parameter[str] = "ndcg@10",
+        k: Parameter[int] = 10,
+        min_value: Parameter[float] = 0.0,
+        max_drop: Parameter[float] = 0.0,
 ) -> None:
     relevant = relevant_items(examples.uri, "eval")
 

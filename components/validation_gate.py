@@ -6,20 +6,19 @@ and compares the new statistics with the previous run's through the schema's dri
 comparators (TFX's ExampleValidator takes no previous statistics).
 """
 
-from tfx import v1 as tfx
+from tfx.dsl.component.experimental.annotations import InputArtifact
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types.standard_artifacts import ExampleAnomalies, ExampleStatistics, Schema
 
 from components.anomalies import check_anomalies, check_drift
 
-Artifacts = tfx.types.standard_artifacts
 
-
-@tfx.dsl.components.component
+@component
 def ValidationGate(  # noqa: N802 - TFX component names are classes
-        anomalies: tfx.dsl.components.InputArtifact[Artifacts.ExampleAnomalies],
-        statistics: tfx.dsl.components.InputArtifact[Artifacts.ExampleStatistics] = None,
-        previous_statistics: tfx.dsl.components.InputArtifact[
-            Artifacts.ExampleStatistics] = None,
-        schema: tfx.dsl.components.InputArtifact[Artifacts.Schema] = None,
+        anomalies: InputArtifact[ExampleAnomalies],
+        statistics: InputArtifact[ExampleStatistics] = None,
+        previous_statistics: InputArtifact[ExampleStatistics] = None,
+        schema: InputArtifact[Schema] = None,
 ) -> None:
     check_anomalies(anomalies.uri, anomalies.split_names)
     if statistics is not None and previous_statistics is not None and schema is not None:

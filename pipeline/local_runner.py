@@ -8,7 +8,7 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from absl import logging as absl_logging
-from tfx import v1 as tfx
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from data import spans
 from pipeline.config import PipelineConfig
@@ -68,9 +68,9 @@ def run(config: PipelineConfig,
             config.schema_file, os.path.join(config.output_dir, "schemas")))
         code_version = source_fingerprint()
         for span in missed_spans(config):
-            tfx.orchestration.LocalDagRunner().run(
+            LocalDagRunner().run(
                 create_span_pipeline(config, code_version, span))
-        tfx.orchestration.LocalDagRunner().run(create_pipeline(config, code_version))
+        LocalDagRunner().run(create_pipeline(config, code_version))
     finally:
         absl_logger.removeHandler(timer)
         absl_logging.set_verbosity(previous_verbosity)
