@@ -52,13 +52,23 @@ class InMemoryExamples:
     def size(self) -> int:
         return int(self.labels.shape[0])
 
-    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+    def steps(self, batch_size: int) -> int:
+        """Batches in one pass."""
+        return -(-self.size // batch_size)
+
+    def batches(self, batch_size: int, shuffle: bool = False, seed: int = 0,
+                endless: bool = False) -> tf.data.Dataset:
         """(features, label) batches as the tfxio dataset gives them (sparse features as
-        SparseTensors); shuffled anew each pass when asked."""
+        SparseTensors); shuffled anew each pass when asked. endless: pass after pass, each
+        `steps(batch_size)` batches long, from one iterator (Keras makes a new iterator per
+        epoch otherwise, and making one re-serializes the columns it captures)."""
         order = tf.data.Dataset.range(self.size)
         if shuffle:
             order = order.shuffle(self.size, seed=seed, reshuffle_each_iteration=True)
-        return (order.batch(batch_size)
+        order = order.batch(batch_size)
+        if endless:
+            order = order.repeat()
+        return (order
                 .map(self._gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .prefetch(tf.data.AUTOTUNE))
 

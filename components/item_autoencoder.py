@@ -81,6 +81,7 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig) -> TableMo
     model = ItemAutoencoder(catalog.num_users, config.hidden, config.seed)
     optimizer = tf.keras.optimizers.Adam(config.learning_rate)
     weights = [model.encoder, model.encoder_bias, model.decoder, model.decoder_bias]
+    optimizer.build(weights)  # so the step is traced once, creating no variables
     raters, ratings = _rated_by(catalog)
     num_users = tf.constant(catalog.num_users, tf.int64)
 

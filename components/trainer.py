@@ -178,12 +178,13 @@ class EpochTimes(tf.keras.callbacks.Callback):
 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
-               train: tf.data.Dataset, evaluation: tf.data.Dataset, previous=None, ids=None):
+               train: tf.data.Dataset, steps_per_epoch: int, evaluation: tf.data.Dataset,
+               previous=None, ids=None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
     item-item model (ranking); returns the towers, the tables that serve the blend, the warm
     start's report (None for a cold start) and the towers' training record (TRAINING_FILE).
     previous: (weights, ids) of the model in service to warm-start from (load_previous);
-    ids: this run's ids per vocabulary."""
+    ids: this run's ids per vocabulary. train: endless batches, steps_per_epoch of them an epoch."""
     users, items = catalog.user_inputs(), catalog.item_inputs()
     # Seeded here, not only at the start: loading Transform's graph draws from the global
     # seed's sequence, and the towers' initial values should not depend on how it was read.
@@ -202,10 +203,13 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                      if config.user_history else None),
             popularity=catalog.popularity)
         model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+        # Every variable, the optimizer's too, exists before fit traces the step: a first trace
+        # that creates variables is traced again without them (~3 s of each Trainer run).
+        for features, _ in train.take(1):
+            model(features)
+        model.optimizer.build(model.trainable_variables)
         epochs, report = config.epochs, None
         if previous is not None:
-            for features, _ in train.take(1):
-                model(features)  # creates the variables
             report = warm_start(model.variables, previous[0], previous[1], ids)
             logging.info("Warm start: %s", report)
             epochs = config.warm_start_epochs
@@ -220,7 +224,8 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         blended = beside.submit(fit_blended)
         # Evaluated once, after the last epoch: each pass gathers every user's history.
         epoch_times = EpochTimes(origin)
-        history = model.fit(train, epochs=epochs, validation_data=evaluation,
+        history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                            validation_data=evaluation,
                             validation_freq=epochs, verbose=0, callbacks=[epoch_times])
         (autoencoder, item_item), blended_seconds = blended.result()
     logging.info("Training history: %s", history.history)
@@ -298,7 +303,8 @@ def run_fn(fn_args: FnArgs) -> None:
                     if config.warm_start and fn_args.base_model else None)
         hybrid, tables, report, training = fit_hybrid(
             config, vocab, catalog,
-            train.batches(config.batch_size, shuffle=True, seed=config.seed),
+            train.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
+            train.steps(config.batch_size),
             # Training-sized batches: each row gathers its user's whole history.
             _read(fn_args.data_accessor, fn_args.eval_files, transform_output).batches(
                 config.batch_size),

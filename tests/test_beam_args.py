@@ -3,6 +3,9 @@ pipeline (how DirectRunner parallelism, Dataflow, Flink or Spark are chosen)."""
 
 import os
 
+import pytest
+from absl import flags
+from tfx.components.statistics_gen.executor import Executor as StatisticsGenExecutor
 from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
@@ -51,3 +54,14 @@ def test_workers_get_the_project_unless_the_args_name_their_own_dependencies():
     for option in ("--sdk_container_image=gcr.io/p/recsys:1", "--requirements_file=r.txt"):
         own = PipelineConfig(beam_args=("--runner=DataflowRunner", option))
         assert own.beam_pipeline_args == own.beam_args
+
+
+def test_the_clis_arguments_do_not_reach_the_beam_executors_flags(monkeypatch):
+    """TFX's Beam executors parse sys.argv as absl flags: `recsys run -v` failed in every one
+    (absl's -v is its verbosity, a number)."""
+    monkeypatch.setattr("sys.argv", ["recsys", "run", "-v", "--data", "ratings"])
+    context = StatisticsGenExecutor.Context(beam_pipeline_args=["--direct_num_workers=1"])
+    with pytest.raises(flags.IllegalFlagValueError):
+        StatisticsGenExecutor(context)
+    cli._hide_arguments_from_absl()
+    StatisticsGenExecutor(context)
