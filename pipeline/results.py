@@ -30,7 +30,8 @@ class RunResult:
     gate_failures: List[str]
 
 
-def _latest(store, type_name: str, producer: str = ""):
+def latest_artifact(store, type_name: str, producer: str = ""):
+    """The newest artifact of a type (of one component's, when producer is given)."""
     artifacts = [a for a in store.get_artifacts_by_type(type_name)
                  if not producer or f"{os.sep}{producer}{os.sep}" in a.uri]
     return max(artifacts, key=lambda a: a.id) if artifacts else None
@@ -81,22 +82,22 @@ def latest_run_result(config: PipelineConfig) -> RunResult:
     import tensorflow_model_analysis as tfma
 
     store = open_store(config)
-    evaluation = _latest(store, "ModelEvaluation")
+    evaluation = latest_artifact(store, "ModelEvaluation")
     result = tfma.load_eval_result(evaluation.uri)
     slices = {_slice_name(key): _metric_values(m) for key, m in result.slicing_metrics}
     overall = slices.get("overall", {})
     metrics = {name: overall[name] for name in REPORTED if name in overall}
     baseline = {name: overall[name] - overall[name + _DIFF]
                 for name in REPORTED if name + _DIFF in overall}
-    rating_blessed = bool(_latest(store, "ModelBlessing", "Evaluator")
+    rating_blessed = bool(latest_artifact(store, "ModelBlessing", "Evaluator")
                           .custom_properties["blessed"].int_value)
-    blessing = _latest(store, "ModelBlessing", RELEASE_GATE_ID)
+    blessing = latest_artifact(store, "ModelBlessing", RELEASE_GATE_ID)
     blessed = bool(blessing.custom_properties["blessed"].int_value)
     with open(os.path.join(blessing.uri, METRICS_FILE)) as handle:
         ranking = json.load(handle)
     failures = [] if rating_blessed else gate_failures(config, metrics, baseline)
     failures += [f for f in ranking["failures"] if not f.startswith("the Evaluator")]
-    pushed = _latest(store, "PushedModel")
+    pushed = latest_artifact(store, "PushedModel")
     pushed_dir = None
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         pushed_dir = pushed.custom_properties["pushed_destination"].string_value

@@ -93,6 +93,22 @@ def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
     assert training["blended_models_seconds"] > 0  # the autoencoder and EASE, beside the towers
 
 
+def test_the_benchmark_trains_the_towers_alone_on_the_runs_data(
+        run, train_pairs, synthetic_folder, e2e_config_file):
+    """make bench's towers-alone throughput: the Trainer's run_fn again on this run's data,
+    nothing fitting beside the towers."""
+    from bench.pipeline_bench import towers_alone
+    from pipeline.config import load_config
+
+    training = towers_alone(load_config(e2e_config_file, data_dir=synthetic_folder,
+                                        output_dir=run))
+    assert training["examples"] == len(train_pairs)
+    assert len(training["epoch_seconds"]) == 8
+    # Nothing to fit beside: the blended models were done before the first epoch ended.
+    assert training["blended_models_seconds"] < training["epoch_seconds"][0]
+    assert training["steady_examples_per_second"] > 0
+
+
 def test_the_model_was_blessed_and_pushed(run):
     store = _store(run)
     blessings = store.get_artifacts_by_type("ModelBlessing")
