@@ -14,12 +14,13 @@ import tensorflow as tf
 import tensorflow_transform as tft
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tensorflow_transform import schema_inference
+from tfx.utils import io_utils
 
 from components import features as F
 
 # Categorical features indexed by their closed domain in the schema, where it declares one.
 DOMAIN_FEATURES = (F.GENDER, F.OCCUPATION, F.GENRES)
-DOMAINS_KEY = "domains"  # in Transform's custom_config: feature → its domain's values
+SCHEMA_FILE_KEY = "schema_file"  # in Transform's custom_config: the schema ImportSchemaGen read
 
 
 def _dense(feature: tf.Tensor) -> tf.Tensor:
@@ -33,8 +34,7 @@ def _vocab_index(values, name: str = None):
 
 
 def closed_domains(schema: schema_pb2.Schema) -> Dict[str, List[str]]:
-    """The values of each DOMAIN_FEATURES feature's string domain, in the schema's order
-    (Transform's custom_config, DOMAINS_KEY)."""
+    """The values of each DOMAIN_FEATURES feature's string domain, in the schema's order."""
     domains = {domain.name: list(domain.value) for domain in schema.string_domain}
     return {feature.name: domains[feature.domain] for feature in schema.feature
             if feature.name in DOMAIN_FEATURES and feature.domain in domains}
@@ -72,7 +72,9 @@ def year_bucket(year: tf.SparseTensor) -> tf.Tensor:
 
 def preprocessing_fn(inputs, custom_config=None):
     """tf.Transform entry point (TFX calls it by name, with the Transform's custom_config)."""
-    domains = (custom_config or {}).get(DOMAINS_KEY, {})
+    schema_file = (custom_config or {}).get(SCHEMA_FILE_KEY)
+    domains = closed_domains(io_utils.parse_pbtxt_file(
+        schema_file, schema_pb2.Schema())) if schema_file else {}
     age = tf.cast(_dense(inputs[F.AGE]), tf.float32)
     zip_prefix = tf.strings.substr(_dense(inputs[F.ZIP_CODE]), 0, F.ZIP_PREFIX_LENGTH)
     return {

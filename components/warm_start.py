@@ -10,6 +10,7 @@ popularity prior start fresh: they are small, and their vocabularies are not exp
 
 import dataclasses
 import os
+import re
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -25,6 +26,7 @@ ROWS_BY_ID = {
     "rank_bias": F.ITEM_VOCAB,
 }
 COPIED = ("user_tower/demographics/", "item_tower/content/", "global_bias", "rank_scale")
+_MODEL_SCOPE = re.compile(r"^hybrid_model(_\d+)?/")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +40,11 @@ def _name(variable) -> str:
     return variable.name.split(":")[0]
 
 
-def _saved_name(variable, previous: Dict[str, np.ndarray]) -> str:
-    """The name the variable was exported under: a live model's variables carry the model's
-    scope first (hybrid_model/user_tower/...), the exported ones do not."""
-    name = _name(variable)
-    return name if name in previous or "/" not in name else name.split("/", 1)[1]
+def _unscoped(name: str) -> str:
+    """The name without the model's own scope: a model built by calling it names its variables
+    hybrid_model/user_tower/... (hybrid_model_1/... for the process's second model), one built
+    in fit's first trace user_tower/...; exports hold either."""
+    return _MODEL_SCOPE.sub("", name)
 
 
 def _matches(name: str, prefix: str) -> bool:
@@ -54,9 +56,10 @@ def warm_start(variables: Sequence[tf.Variable], previous: Dict[str, np.ndarray]
                ) -> WarmStartReport:
     """Assigns `previous` weights (by variable name) to `variables`, mapping the rows of
     id-indexed ones from previous_ids to ids (per vocabulary name)."""
+    previous = {_unscoped(name): values for name, values in previous.items()}
     copied, mapped = [], {}
     for variable in variables:
-        name = _saved_name(variable, previous)
+        name = _unscoped(_name(variable))
         if name not in previous:
             continue
         old = previous[name]

@@ -12,7 +12,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx.utils import io_utils
 
 from components import features as F
-from components.transform import DOMAINS_KEY, closed_domains, preprocessing_fn
+from components.transform import SCHEMA_FILE_KEY, closed_domains, preprocessing_fn
 from pipeline.config import SCHEMA_FILE
 
 
@@ -36,13 +36,21 @@ SCHEMA = io_utils.parse_pbtxt_file(SCHEMA_FILE, schema_pb2.Schema())
 DOMAINS = closed_domains(SCHEMA)
 
 
-def _analyze_and_transform(tmp_path_factory, domains, force_tf_compat_v1=False):
+def _without_domains(schema: schema_pb2.Schema) -> schema_pb2.Schema:
+    open_schema = schema_pb2.Schema()
+    open_schema.CopyFrom(schema)
+    for feature in open_schema.feature:
+        feature.ClearField("domain")
+    return open_schema
+
+
+def _analyze_and_transform(tmp_path_factory, schema_file, force_tf_compat_v1=False):
     metadata = dataset_metadata.DatasetMetadata(SCHEMA)
     temp = str(tmp_path_factory.mktemp("tft"))
     with tft_beam.Context(temp_dir=temp, force_tf_compat_v1=force_tf_compat_v1):
         (data, _), transform_fn = (
             (RAW, metadata) | tft_beam.AnalyzeAndTransformDataset(functools.partial(
-                preprocessing_fn, custom_config={DOMAINS_KEY: domains})))
+                preprocessing_fn, custom_config={SCHEMA_FILE_KEY: schema_file})))
         output_dir = str(tmp_path_factory.mktemp("transform_output"))
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
     return data, tft.TFTransformOutput(output_dir)
@@ -50,13 +58,15 @@ def _analyze_and_transform(tmp_path_factory, domains, force_tf_compat_v1=False):
 
 @pytest.fixture(scope="module")
 def transformed(tmp_path_factory):
-    return _analyze_and_transform(tmp_path_factory, DOMAINS)
+    return _analyze_and_transform(tmp_path_factory, SCHEMA_FILE)
 
 
 @pytest.fixture(scope="module")
 def open_domains(tmp_path_factory):
     """The same data where the schema declares no closed domain: vocabularies instead."""
-    return _analyze_and_transform(tmp_path_factory, {})
+    schema_file = str(tmp_path_factory.mktemp("schema") / "schema.pbtxt")
+    io_utils.write_pbtxt_file(schema_file, _without_domains(SCHEMA))
+    return _analyze_and_transform(tmp_path_factory, schema_file)
 
 
 def test_ids_get_frequency_ordered_vocabularies(transformed):
@@ -87,12 +97,7 @@ def test_closed_domains_come_from_the_schema():
     assert DOMAINS[F.GENDER] == ["F", "M"]
     assert len(DOMAINS[F.OCCUPATION]) == 21 and DOMAINS[F.OCCUPATION][0] == "administrator"
     assert DOMAINS[F.GENRES][:2] == ["unknown", "Action"] and len(DOMAINS[F.GENRES]) == 19
-    open_schema = schema_pb2.Schema()
-    open_schema.CopyFrom(SCHEMA)
-    for feature in open_schema.feature:
-        if feature.name == F.OCCUPATION:
-            feature.ClearField("domain")
-    assert F.OCCUPATION not in closed_domains(open_schema)
+    assert closed_domains(_without_domains(SCHEMA)) == {}
 
 
 def test_closed_domain_features_index_in_the_schemas_order(transformed):
@@ -115,7 +120,7 @@ def test_values_outside_a_closed_domain_map_to_its_oov_index_at_serving_time(
         tmp_path_factory, force_tf_compat_v1):
     """ExampleValidator stops such values in training data; a serving request may still carry
     one. Both of TFT's modes: the pipeline runs the TF1 graph mode."""
-    _, output = _analyze_and_transform(tmp_path_factory, DOMAINS, force_tf_compat_v1)
+    _, output = _analyze_and_transform(tmp_path_factory, SCHEMA_FILE, force_tf_compat_v1)
     result = output.transform_features_layer()(
         {F.GENDER: tf.constant([["M"], ["X"]]), F.OCCUPATION: tf.constant([["writer"], ["?"]]),
          F.GENRES: tf.sparse.from_dense(tf.constant([["Action", "Polka"]]))})

@@ -1,5 +1,7 @@
 """Warm start carries weights over by id, whatever the new vocabulary order."""
 
+import re
+
 import numpy as np
 import tensorflow as tf
 from test_model import VOCAB, _batch, _candidates
@@ -57,3 +59,22 @@ def test_every_rule_names_real_variables_of_the_hybrid():
     touched = [*report.copied, *report.mapped]
     for prefix in (*ROWS_BY_ID, *COPIED):
         assert any(n == prefix or n.startswith(prefix) for n in touched), prefix
+
+
+def test_models_built_by_calling_them_warm_start_each_other():
+    """A model built by calling it scopes its variables by its own name (hybrid_model/...,
+    hybrid_model_1/... for a second one); a chain of warm starts must still match them."""
+    history = (np.array([0, 1, 1] + [1] * (VOCAB.users - 2)), np.array([2]), np.array([4.0]))
+    served, fresh = (HybridModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.5,
+                                 candidates=_candidates(), history=history) for _ in range(2))
+    served(_batch(4)[0])
+    fresh(_batch(4)[0])
+    exported = {v.name.split(":")[0]: v.numpy() for v in served.variables}
+    assert any(re.match(r"hybrid_model(_\d+)?/user_tower/", name) for name in exported)
+    ids = {USERS: [f"u{n}".encode() for n in range(VOCAB.users - 1)],
+           F.ITEM_VOCAB: [f"i{n}".encode() for n in range(VOCAB.items - 1)]}
+    report = warm_start(fresh.variables, exported, ids, ids)
+    assert report.mapped["user_tower/user_id/vectors/embeddings"] == VOCAB.users - 1
+    for old, new in zip(served.variables, fresh.variables):
+        if old.name.split("/", 1)[-1].startswith("user_tower/user_id/"):  # all but the OOV row
+            np.testing.assert_array_equal(new.numpy()[:-1], old.numpy()[:-1])
