@@ -9,7 +9,7 @@ through the hybrid's user tower, or, for table models, as the mean vector of kno
 the same age bucket, gender and occupation.
 """
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -58,13 +58,15 @@ class RecommenderModule(tf.Module):
     every layer they reach cost seconds of each export)."""
 
     def __init__(self, tables: TableModel, transform_output: tft.TFTransformOutput,
-                 catalog: Catalog, hybrid: Optional[HybridModel] = None):
+                 catalog: Catalog, hybrid: Optional[HybridModel] = None,
+                 hybrid_variables: Sequence[tf.Variable] = ()):
         super().__init__()
-        # The hybrid's variables are saved, not the Keras model: Keras' own SavedModel
-        # serialization traces every layer's call (seconds of each export) for a Keras
-        # loader nobody uses here. object.__setattr__ keeps the model out of the object graph.
+        # The hybrid's variables are saved (the towers' and the autoencoder's, which the next
+        # warm start reads), not the Keras model: Keras' own SavedModel serialization traces
+        # every layer's call (seconds of each export) for a Keras loader nobody uses here.
+        # object.__setattr__ keeps the model out of the object graph.
         object.__setattr__(self, "_hybrid", hybrid)
-        self.hybrid_variables = list(hybrid.variables) if hybrid is not None else []
+        self.hybrid_variables = list(hybrid_variables)
         self.transform = TransformGraph(transform_output)
         raw_spec = transform_output.raw_feature_spec()
         self._example_spec = {name: raw_spec[name] for name in F.MODEL_INPUTS}

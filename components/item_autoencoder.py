@@ -14,12 +14,14 @@ users × items.
 """
 
 import dataclasses
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from components.catalog import Catalog
 from components.tables import TableModel
+from components.warm_start import WarmStartReport, warm_start
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,6 +29,8 @@ class AutoencoderConfig:
     hidden: int = 500
     l2: float = 10.0  # λ of the summed loss above
     epochs: int = 50
+    # After a warm start (components/warm_start.py: rows follow the user ids), these instead.
+    warm_start_epochs: int = 10
     batch_items: int = 64
     learning_rate: float = 1e-3
     seed: int = 42
@@ -36,14 +40,16 @@ class ItemAutoencoder(tf.Module):
     """σ(W·r + b) then Vᵀ·h + c, scored only at the (item, user) pairs asked for."""
 
     def __init__(self, num_users: int, hidden: int, seed: int):
-        super().__init__()
+        super().__init__(name="item_autoencoder")
         init = tf.random.stateless_normal
-        self.encoder = tf.Variable(init([num_users, hidden], [seed, 0], stddev=0.03))
-        self.encoder_bias = tf.Variable(tf.zeros([hidden]))
-        # [users, hidden]: a step gathers its users' rows, with no transpose of the whole table.
-        self.decoder = tf.Variable(tf.transpose(init([hidden, num_users], [seed, 1],
-                                                     stddev=0.03)))
-        self.decoder_bias = tf.Variable(tf.zeros([num_users]))
+        with self.name_scope:  # item_autoencoder/encoder, ...: the names a warm start matches
+            self.encoder = tf.Variable(init([num_users, hidden], [seed, 0], stddev=0.03),
+                                       name="encoder")
+            self.encoder_bias = tf.Variable(tf.zeros([hidden]), name="encoder_bias")
+            # [users, hidden]: a step gathers its users' rows, no transpose of the whole table.
+            self.decoder = tf.Variable(tf.transpose(init([hidden, num_users], [seed, 1],
+                                                         stddev=0.03)), name="decoder")
+            self.decoder_bias = tf.Variable(tf.zeros([num_users]), name="decoder_bias")
 
     def codes(self, ratings: tf.SparseTensor) -> tf.Tensor:
         """[items, hidden] codes of a batch of items' sparse [items, users] rating rows."""
@@ -75,10 +81,22 @@ def _rows(raters: tf.RaggedTensor, ratings: tf.RaggedTensor, items: tf.Tensor,
         tf.stack([tf.shape(items, out_type=tf.int64)[0], num_users]))
 
 
-def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig) -> TableModel:
-    """Trains on every item's observed ratings, items shuffled into new batches each epoch;
-    returns its rating tables (no ranking of its own: the ranking fields are zeros)."""
+@dataclasses.dataclass
+class FittedAutoencoder:
+    tables: TableModel  # rating tables (no ranking of its own: the ranking fields are zeros)
+    variables: List[tf.Variable]  # what an export saves for the next run's warm start
+    warm_start: Optional[WarmStartReport]  # None for a cold start
+
+
+def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=None,
+                         ids=None) -> FittedAutoencoder:
+    """Trains on every item's observed ratings, items shuffled into new batches each epoch.
+    previous: (weights, ids) of the model in service (warm_start.load_previous) and ids this
+    run's ids per vocabulary: where it carried the encoder over, warm_start_epochs are
+    trained instead of epochs."""
     model = ItemAutoencoder(catalog.num_users, config.hidden, config.seed)
+    report = warm_start(model.variables, previous[0], previous[1], ids) if previous else None
+    epochs = config.warm_start_epochs if report and report.mapped else config.epochs
     optimizer = tf.keras.optimizers.Adam(config.learning_rate)
     weights = [model.encoder, model.encoder_bias, model.decoder, model.decoder_bias]
     optimizer.build(weights)  # so the step is traced once, creating no variables
@@ -97,13 +115,14 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig) -> TableMo
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
 
     shuffle = np.random.default_rng(config.seed)
-    for _ in range(config.epochs):
+    for _ in range(epochs):
         order = shuffle.permutation(catalog.num_items)
         for start in range(0, catalog.num_items, config.batch_items):
             step(order[start:start + config.batch_items])
     codes = model.codes(_rows(raters, ratings, np.arange(catalog.num_items), num_users))
-    return TableModel(
+    tables = TableModel(
         global_bias=0.0, user_vectors=model.decoder.numpy(),
         user_biases=model.decoder_bias.numpy(), item_vectors=codes.numpy(),
         item_biases=np.zeros(catalog.num_items, np.float32),
         item_rank_biases=np.zeros(catalog.num_items, np.float32))
+    return FittedAutoencoder(tables, list(model.variables), report)

@@ -35,7 +35,7 @@ from components.model import (
 from components.popularity import fit_popularity
 from components.tables import TableModel
 from components.wals import WalsConfig, fit_wals
-from components.warm_start import load_previous, warm_start
+from components.warm_start import WarmStartReport, load_previous, warm_start
 
 READ_BATCH = 65536
 WARM_START_FILE = "warm_start.json"  # in the ModelRun artifact: what a warm start carried over
@@ -85,6 +85,7 @@ class TrainingConfig:
     autoencoder_hidden: int = 500
     autoencoder_l2: float = 10.0
     autoencoder_epochs: int = 50
+    autoencoder_warm_start_epochs: int = 10  # when warm_start carried its weights over
     # wals: an explicit fit (biases + factors) for ratings, an implicit one for ranking.
     # dim 10, λ 12: best on a 10% validation slice of ML-100K's u1.base (not on u1.test).
     wals_dim: int = 10
@@ -181,10 +182,10 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, steps_per_epoch: int, evaluation: tf.data.Dataset,
                previous=None, ids=None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
-    item-item model (ranking); returns the towers, the tables that serve the blend, the warm
-    start's report (None for a cold start) and the towers' training record (TRAINING_FILE).
-    previous: (weights, ids) of the model in service to warm-start from (load_previous);
+    item-item model (ranking). previous: (weights, ids) of the model in service to warm-start
+    from (load_previous);
     ids: this run's ids per vocabulary. train: endless batches, steps_per_epoch of them an epoch."""
+    start = time.monotonic()
     users, items = catalog.user_inputs(), catalog.item_inputs()
     # Seeded here, not only at the start: loading Transform's graph draws from the global
     # seed's sequence, and the towers' initial values should not depend on how it was read.
@@ -218,7 +219,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     origin = time.monotonic()
 
     def fit_blended():
-        return _fit_blended_models(config, catalog), time.monotonic() - origin
+        return _fit_blended_models(config, catalog, previous, ids), time.monotonic() - origin
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
         blended = beside.submit(fit_blended)
@@ -232,7 +233,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     # Epochs that started before blended_seconds shared the cores with the blended models.
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
-                "blended_models_seconds": blended_seconds}
+                "blended_models_seconds": blended_seconds,
+                # Building the towers (and warm-starting them) before the first epoch.
+                "setup_seconds": origin - start}
     user_vectors, user_biases = model.user_tower(users)
     item_vectors, item_biases = model.item_tower(items)
     # Known users rank by a blend of the towers and the item-item model. The towers' share
@@ -243,8 +246,11 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         global_bias=float(model.global_bias.numpy()),
         user_vectors=model.rating_part(user_vectors).numpy(), user_biases=user_biases.numpy(),
         item_vectors=model.rating_part(item_vectors).numpy(), item_biases=item_biases.numpy())
+    variables = list(model.variables)
     if autoencoder is not None:
-        rating_tables = {name: getattr(autoencoder, name) for name in rating_tables}
+        rating_tables = {name: getattr(autoencoder.tables, name) for name in rating_tables}
+        variables += autoencoder.variables
+        report = _merged(report, autoencoder.warm_start)
     tables = TableModel(
         **rating_tables, table_rating_share=config.autoencoder_share,
         item_rank_biases=towers_share * model.rank_bias.numpy(),
@@ -252,16 +258,35 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         rank_user_vectors=model.rank_user_vectors(user_vectors).numpy(),
         rank_item_vectors=towers_share * model.rank_part(item_vectors).numpy(),
         item_item=item_item)
-    return model, tables, report, training
+    return HybridFit(model, tables, variables, report, training)
 
 
-def _fit_blended_models(config: TrainingConfig, catalog: Catalog):
-    """The item autoencoder's rating tables and EASE's weighted item-item matrix (None where
-    their share is 0)."""
+@dataclasses.dataclass
+class HybridFit:
+    towers: HybridModel
+    tables: TableModel  # what serves the blend
+    variables: List[tf.Variable]  # the towers' and the autoencoder's: the next warm start's
+    warm_start: Optional[WarmStartReport]  # None for a cold start
+    training: Dict[str, Any]  # the towers' training record (TRAINING_FILE)
+
+
+def _merged(towers: Optional[WarmStartReport], autoencoder: Optional[WarmStartReport]
+            ) -> Optional[WarmStartReport]:
+    if towers is None or autoencoder is None:
+        return towers or autoencoder
+    return WarmStartReport(copied=towers.copied + autoencoder.copied,
+                           mapped={**towers.mapped, **autoencoder.mapped},
+                           new_ids=towers.new_ids)
+
+
+def _fit_blended_models(config: TrainingConfig, catalog: Catalog, previous, ids):
+    """The item autoencoder (warm-started from previous where that holds one) and EASE's
+    weighted item-item matrix (None where their share is 0)."""
     autoencoder = fit_item_autoencoder(catalog, AutoencoderConfig(
         hidden=config.autoencoder_hidden, l2=config.autoencoder_l2,
-        epochs=config.autoencoder_epochs, seed=config.seed)
-    ) if config.autoencoder_share > 0 else None
+        epochs=config.autoencoder_epochs,
+        warm_start_epochs=config.autoencoder_warm_start_epochs, seed=config.seed),
+        previous=previous, ids=ids) if config.autoencoder_share > 0 else None
     item_item = config.item_item_weight * fit_ease(
         catalog.seen_splits, catalog.seen_items, catalog.num_items,
         config.item_item_regularization) if config.item_item_weight > 0 else None
@@ -288,20 +313,36 @@ def fit_wals_tables(config: TrainingConfig, catalog: Catalog) -> TableModel:
         rank_item_vectors=as32(implicit.item_factors))
 
 
+class Laps:
+    """Wall seconds of each phase of run_fn, in order (training.json: the Trainer's profile)."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase], self._last = now - self._last, now
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """TFX calls this with the raw examples and the Transform graph."""
+    laps = Laps()
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
     tf.keras.utils.set_random_seed(config.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     vocab = vocabularies(transform_output)
     train = _read(fn_args.data_accessor, fn_args.train_files, transform_output)
+    laps.lap("read")
     catalog = build_catalog(train.batches(READ_BATCH), num_users=vocab.users - F.OOV_BUCKETS,
                             num_items=vocab.items - F.OOV_BUCKETS)
-    hybrid = None
+    laps.lap("catalog")
+    fitted = None
     if config.model == "hybrid":
         previous = (load_previous(fn_args.base_model)
                     if config.warm_start and fn_args.base_model else None)
-        hybrid, tables, report, training = fit_hybrid(
+        laps.lap("load_previous")
+        fitted = fit_hybrid(
             config, vocab, catalog,
             train.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
             train.steps(config.batch_size),
@@ -311,17 +352,22 @@ def run_fn(fn_args: FnArgs) -> None:
             previous=previous,
             ids={name: transform_output.vocabulary_by_name(name)
                  for name in (F.USER_VOCAB, F.ITEM_VOCAB)})
-        records = {TRAINING_FILE: training}
-        if report is not None:
-            records[WARM_START_FILE] = dataclasses.asdict(report)
-        for name, record in records.items():
-            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, name), "w") as handle:
-                handle.write(json.dumps(record, indent=2))
+        tables = fitted.tables
+        laps.lap("fit")
     elif config.model == "wals":
         tables = fit_wals_tables(config, catalog)
     elif config.model == "content":
         tables = fit_content(catalog, vocab.genres, cosine=config.content_cosine)
     else:
         tables = fit_popularity(catalog)
-    export(RecommenderModule(tables, transform_output, catalog, hybrid),
+    export(RecommenderModule(tables, transform_output, catalog,
+                             fitted.towers if fitted else None, fitted.variables if fitted else ()),
            fn_args.serving_model_dir)
+    laps.lap("export")
+    if fitted is not None:
+        records = {TRAINING_FILE: {**fitted.training, "phase_seconds": laps.seconds}}
+        if fitted.warm_start is not None:
+            records[WARM_START_FILE] = dataclasses.asdict(fitted.warm_start)
+        for name, record in records.items():
+            with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, name), "w") as handle:
+                handle.write(json.dumps(record, indent=2))

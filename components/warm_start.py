@@ -1,4 +1,5 @@
-"""Warm start: the hybrid's towers begin where the previous model left off, mapped by id.
+"""Warm start: the hybrid's towers and item autoencoder begin where the previous model left
+off, mapped by id.
 
 Vocabularies are rebuilt on every run (ordered by frequency, and growing as users and items
 arrive), so a row index means a different id from one run to the next: every id-indexed
@@ -24,8 +25,13 @@ ROWS_BY_ID = {
     "user_tower/history/": F.ITEM_VOCAB,
     "item_tower/item_id/": F.ITEM_VOCAB,
     "rank_bias": F.ITEM_VOCAB,
+    # The item autoencoder (components/item_autoencoder.py): one row per user in and out.
+    "item_autoencoder/encoder": F.USER_VOCAB,
+    "item_autoencoder/decoder": F.USER_VOCAB,
+    "item_autoencoder/decoder_bias": F.USER_VOCAB,
 }
-COPIED = ("user_tower/demographics/", "item_tower/content/", "global_bias", "rank_scale")
+COPIED = ("user_tower/demographics/", "item_tower/content/", "global_bias", "rank_scale",
+          "item_autoencoder/encoder_bias")
 _MODEL_SCOPE = re.compile(r"^hybrid_model(_\d+)?/")
 
 

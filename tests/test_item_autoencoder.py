@@ -3,6 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
+from components import features as F
 from components.catalog import Catalog
 from components.item_autoencoder import AutoencoderConfig, ItemAutoencoder, fit_item_autoencoder
 
@@ -22,26 +23,71 @@ def test_sparse_codes_and_predictions_equal_the_dense_formula():
                                reconstruction[rows, users], rtol=1e-5)
 
 
-def test_it_learns_a_taste_interaction_that_biases_cannot_express():
-    """Two groups of users with opposite tastes over two groups of items: every user's and
-    item's mean is 3, so biases predict 3 everywhere (RMSE 2); the autoencoder must recover
-    the held-out ratings from who else liked each item."""
-    rng = np.random.default_rng(0)
-    num_users, num_items = 40, 20
-    taste = np.where((np.arange(num_users)[:, None] < num_users // 2)
-                     == (np.arange(num_items)[None, :] < num_items // 2), 5.0, 1.0)
-    rated = rng.random((num_users, num_items)) < 0.7
+NUM_USERS, NUM_ITEMS = 40, 20
+# Two groups of users with opposite tastes over two groups of items.
+TASTE = np.where((np.arange(NUM_USERS)[:, None] < NUM_USERS // 2)
+                 == (np.arange(NUM_ITEMS)[None, :] < NUM_ITEMS // 2), 5.0, 1.0)
+RATED = np.random.default_rng(0).random((NUM_USERS, NUM_ITEMS)) < 0.7
+
+
+def _catalog(user_order=tuple(range(NUM_USERS))) -> Catalog:
+    """RATED's ratings, user user_order[n] at index n."""
+    user_order = np.asarray(user_order)
+    rated = RATED[user_order]
     users, items = np.nonzero(rated)
     counts = rated.sum(axis=1)
-    catalog = Catalog(
-        user_features={}, item_year_buckets=np.zeros(num_items, np.int64),
-        item_genres=[np.zeros(1, np.int64)] * num_items,
+    return Catalog(
+        user_features={}, item_year_buckets=np.zeros(NUM_ITEMS, np.int64),
+        item_genres=[np.zeros(1, np.int64)] * NUM_ITEMS,
         seen_splits=np.concatenate([[0], np.cumsum(counts), [counts.sum()]]),
-        seen_items=items, seen_ratings=taste[users, items].astype(np.float32),
-        popularity=np.bincount(items, minlength=num_items) / len(items), mean_rating=3.0,
+        seen_items=items, seen_ratings=TASTE[user_order][users, items].astype(np.float32),
+        popularity=np.bincount(items, minlength=NUM_ITEMS) / len(items), mean_rating=3.0,
         num_ratings=len(items))
-    tables = fit_item_autoencoder(catalog, AutoencoderConfig(
-        hidden=8, l2=1.0, epochs=200, batch_items=4, learning_rate=0.01))
-    held_users, held_items = np.nonzero(~rated)
+
+
+def _ids(user_order):
+    return {F.USER_VOCAB: [f"u{user}".encode() for user in user_order], F.ITEM_VOCAB: []}
+
+
+def _exported(fitted):
+    return {v.name.split(":")[0]: v.numpy() for v in fitted.variables}
+
+
+def test_it_learns_a_taste_interaction_that_biases_cannot_express():
+    """Every user's and item's mean is 3, so biases predict 3 everywhere (RMSE 2); the
+    autoencoder must recover the held-out ratings from who else liked each item."""
+    tables = fit_item_autoencoder(_catalog(), AutoencoderConfig(
+        hidden=8, l2=1.0, epochs=200, batch_items=4, learning_rate=0.01)).tables
+    held_users, held_items = np.nonzero(~RATED)
     predicted = np.clip(tables.ratings(held_users, held_items), 1, 5)
-    assert np.sqrt(np.mean((predicted - taste[held_users, held_items]) ** 2)) < 0.6
+    assert np.sqrt(np.mean((predicted - TASTE[held_users, held_items]) ** 2)) < 0.6
+
+
+def test_a_warm_start_carries_every_users_rows_over_by_id():
+    """The next run's vocabulary orders the users differently: with no warm epochs the
+    warm-started autoencoder is the previous one, its rows moved to the users' new indices."""
+    order = np.arange(NUM_USERS)
+    served = fit_item_autoencoder(_catalog(order), AutoencoderConfig(hidden=8, epochs=20))
+    reordered = order[::-1]
+    warm = fit_item_autoencoder(
+        _catalog(reordered), AutoencoderConfig(hidden=8, epochs=20, warm_start_epochs=0),
+        previous=(_exported(served), _ids(order)), ids=_ids(reordered))
+    assert warm.warm_start.mapped == {"item_autoencoder/encoder": NUM_USERS,
+                                      "item_autoencoder/decoder": NUM_USERS,
+                                      "item_autoencoder/decoder_bias": NUM_USERS}
+    assert warm.warm_start.copied == ["item_autoencoder/encoder_bias"]
+    np.testing.assert_array_equal(warm.tables.user_vectors, served.tables.user_vectors[::-1])
+    np.testing.assert_array_equal(warm.tables.user_biases, served.tables.user_biases[::-1])
+    np.testing.assert_allclose(warm.tables.item_vectors, served.tables.item_vectors, rtol=1e-5)
+
+
+def test_a_previous_model_without_an_autoencoder_trains_the_cold_epochs():
+    """A model in service exported before the autoencoder's weights were saved (or the
+    towers only): nothing to carry over, so the full epochs, not the warm ones."""
+    config = AutoencoderConfig(hidden=8, epochs=0, warm_start_epochs=5)
+    towers_only = {"user_tower/user_id/vectors/embeddings": np.zeros((NUM_USERS + 1, 4))}
+    fitted = fit_item_autoencoder(_catalog(), config, previous=(towers_only, _ids(
+        np.arange(NUM_USERS))), ids=_ids(np.arange(NUM_USERS)))
+    assert fitted.warm_start.mapped == {}
+    untrained = fit_item_autoencoder(_catalog(), config)
+    np.testing.assert_array_equal(fitted.tables.user_vectors, untrained.tables.user_vectors)

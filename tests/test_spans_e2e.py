@@ -103,7 +103,8 @@ def test_a_new_span_moves_the_window_and_warm_starts_from_the_model_in_service(
     mapped = report["mapped"]
     assert mapped["user_tower/user_id/vectors/embeddings"] > 150  # most users carried over
     assert mapped["item_tower/item_id/vectors/embeddings"] > 100
-    assert "global_bias" in report["copied"]
+    assert mapped["item_autoencoder/encoder"] == mapped["user_tower/user_id/vectors/embeddings"]
+    assert "global_bias" in report["copied"] and "item_autoencoder/encoder_bias" in report["copied"]
 
 
 def test_history_lists_each_run_with_its_spans_metrics_and_pushed_version(spanned, capsys):

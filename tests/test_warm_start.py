@@ -7,6 +7,7 @@ import tensorflow as tf
 from test_model import VOCAB, _batch, _candidates
 
 from components import features as F
+from components.item_autoencoder import ItemAutoencoder
 from components.model import HybridModel, ModelConfig
 from components.warm_start import COPIED, ROWS_BY_ID, warm_start
 
@@ -48,13 +49,17 @@ def test_shape_free_weights_are_copied_and_content_embeddings_start_fresh():
 
 
 def test_every_rule_names_real_variables_of_the_hybrid():
+    """Of the towers or of the item autoencoder."""
     model = HybridModel(VOCAB, ModelConfig(embedding_dim=8), mean_rating=3.5,
                         candidates=_candidates(),
                         history=(np.array([0, 1, 1] + [1] * (VOCAB.users - 2)),
                                  np.array([2]), np.array([4.0])))
     model(_batch(4)[0])
-    previous = {v.name.split(":")[0].split("/", 1)[-1]: v.numpy() + 1 for v in model.variables}
-    report = warm_start(model.variables, previous, {USERS: [b"u"], F.ITEM_VOCAB: [b"i"]},
+    variables = [*model.variables,
+                 *ItemAutoencoder(num_users=VOCAB.users - 1, hidden=4, seed=0).variables]
+    previous = {re.sub(r"^hybrid_model(_\d+)?/", "", v.name.split(":")[0]): v.numpy() + 1
+                for v in variables}
+    report = warm_start(variables, previous, {USERS: [b"u"], F.ITEM_VOCAB: [b"i"]},
                         {USERS: [b"u"], F.ITEM_VOCAB: [b"i"]})
     touched = [*report.copied, *report.mapped]
     for prefix in (*ROWS_BY_ID, *COPIED):
