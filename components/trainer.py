@@ -228,12 +228,13 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                             validation_data=evaluation,
                             validation_freq=epochs, verbose=0, callbacks=[epoch_times])
+        towers_seconds = time.monotonic() - origin
         (autoencoder, item_item), blended_seconds = blended.result()
     logging.info("Training history: %s", history.history)
     # Epochs that started before blended_seconds shared the cores with the blended models.
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
-                "blended_models_seconds": blended_seconds,
+                "towers_seconds": towers_seconds, "blended_models_seconds": blended_seconds,
                 # Building the towers (and warm-starting them) before the first epoch.
                 "setup_seconds": origin - start}
     user_vectors, user_biases = model.user_tower(users)
@@ -258,6 +259,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         rank_user_vectors=model.rank_user_vectors(user_vectors).numpy(),
         rank_item_vectors=towers_share * model.rank_part(item_vectors).numpy(),
         item_item=item_item)
+    training["tables_seconds"] = time.monotonic() - origin - max(towers_seconds, blended_seconds)
     return HybridFit(model, tables, variables, report, training)
 
 
@@ -341,14 +343,14 @@ def run_fn(fn_args: FnArgs) -> None:
     if config.model == "hybrid":
         previous = (load_previous(fn_args.base_model)
                     if config.warm_start and fn_args.base_model else None)
-        laps.lap("load_previous")
+        evaluation = _read(fn_args.data_accessor, fn_args.eval_files, transform_output)
+        laps.lap("load_previous_and_read_eval")
         fitted = fit_hybrid(
             config, vocab, catalog,
             train.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
             train.steps(config.batch_size),
             # Training-sized batches: each row gathers its user's whole history.
-            _read(fn_args.data_accessor, fn_args.eval_files, transform_output).batches(
-                config.batch_size),
+            evaluation.batches(config.batch_size),
             previous=previous,
             ids={name: transform_output.vocabulary_by_name(name)
                  for name in (F.USER_VOCAB, F.ITEM_VOCAB)})
