@@ -178,6 +178,7 @@ def towers_alone(config) -> Optional[Dict[str, object]]:
     if config.training.model != "hybrid":
         return None
     store = open_store(config)
+    # A cold run of unspanned data: ExampleGen's one output is what the Trainer read.
     stored = latest_artifact(store, "Examples", EXAMPLE_GEN_ID)
     examples = standard_artifacts.Examples()
     examples.uri = stored.uri

@@ -61,6 +61,8 @@ class RecommenderModule(tf.Module):
                  catalog: Catalog, hybrid: Optional[HybridModel] = None,
                  hybrid_variables: Sequence[tf.Variable] = ()):
         super().__init__()
+        if hybrid is not None and not hybrid_variables:
+            raise ValueError("a hybrid is exported with its variables (the next warm start's)")
         # The hybrid's variables are saved (the towers' and the autoencoder's, which the next
         # warm start reads), not the Keras model: Keras' own SavedModel serialization traces
         # every layer's call (seconds of each export) for a Keras loader nobody uses here.

@@ -23,6 +23,9 @@ from components.catalog import Catalog
 from components.tables import TableModel
 from components.warm_start import WarmStartReport, warm_start
 
+# A warm start of the autoencoder: its encoder and decoder rows carried over by user id.
+WARM_ROWS = ("item_autoencoder/encoder", "item_autoencoder/decoder")
+
 
 @dataclasses.dataclass(frozen=True)
 class AutoencoderConfig:
@@ -92,11 +95,12 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=N
                          ids=None) -> FittedAutoencoder:
     """Trains on every item's observed ratings, items shuffled into new batches each epoch.
     previous: (weights, ids) of the model in service (warm_start.load_previous) and ids this
-    run's ids per vocabulary: where it carried the encoder over, warm_start_epochs are
-    trained instead of epochs."""
+    run's ids per vocabulary: where it carried the encoder and decoder over (a changed hidden
+    width carries neither), warm_start_epochs are trained instead of epochs."""
     model = ItemAutoencoder(catalog.num_users, config.hidden, config.seed)
     report = warm_start(model.variables, previous[0], previous[1], ids) if previous else None
-    epochs = config.warm_start_epochs if report and report.mapped else config.epochs
+    carried = report is not None and all(name in report.mapped for name in WARM_ROWS)
+    epochs = config.warm_start_epochs if carried else config.epochs
     optimizer = tf.keras.optimizers.Adam(config.learning_rate)
     weights = [model.encoder, model.encoder_bias, model.decoder, model.decoder_bias]
     optimizer.build(weights)  # so the step is traced once, creating no variables

@@ -43,6 +43,8 @@ TRAINING_FILE = "training.json"  # in the ModelRun artifact: the towers' example
 MODELS = ("hybrid", "wals", "content", "popularity")
 RETRIEVALS = ("weighted_squares", "softmax")
 DISTRIBUTIONS = ("", "mirrored", "multi_worker_mirrored")
+# A warm start of the towers: both id embeddings carried over from the model in service.
+WARM_TOWERS = ("user_tower/user_id/vectors/embeddings", "item_tower/item_id/vectors/embeddings")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -182,9 +184,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, steps_per_epoch: int, evaluation: tf.data.Dataset,
                previous=None, ids=None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
-    item-item model (ranking). previous: (weights, ids) of the model in service to warm-start
-    from (load_previous);
-    ids: this run's ids per vocabulary. train: endless batches, steps_per_epoch of them an epoch."""
+    item-item model (ranking). train: endless batches, steps_per_epoch of them an epoch;
+    previous: (weights, ids) of the model in service to warm-start from (load_previous); ids:
+    this run's ids per vocabulary."""
     start = time.monotonic()
     users, items = catalog.user_inputs(), catalog.item_inputs()
     # Seeded here, not only at the start: loading Transform's graph draws from the global
@@ -213,7 +215,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         if previous is not None:
             report = warm_start(model.variables, previous[0], previous[1], ids)
             logging.info("Warm start: %s", report)
-            epochs = config.warm_start_epochs
+            # The shorter schedule only where the towers' id rows were carried over.
+            if all(name in report.mapped for name in WARM_TOWERS):
+                epochs = config.warm_start_epochs
     # The item autoencoder and EASE read only the catalog, so they fit in a second thread
     # while the towers train: a towers' step is many small ops that leave a core idle.
     origin = time.monotonic()
@@ -335,7 +339,7 @@ def run_fn(fn_args: FnArgs) -> None:
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     vocab = vocabularies(transform_output)
     train = _read(fn_args.data_accessor, fn_args.train_files, transform_output)
-    laps.lap("read")
+    laps.lap("read")  # with loading Transform's graph and vocabularies
     catalog = build_catalog(train.batches(READ_BATCH), num_users=vocab.users - F.OOV_BUCKETS,
                             num_items=vocab.items - F.OOV_BUCKETS)
     laps.lap("catalog")

@@ -41,8 +41,9 @@ def closed_domains(schema: schema_pb2.Schema) -> Dict[str, List[str]]:
 
 
 def _categorical_index(values, domain: Optional[List[str]]):
-    """Index in the closed domain (its length for anything else), or a vocabulary's index when
-    the schema leaves the domain open."""
+    """Index in the closed domain (anything else: the OOV indices after it), or a vocabulary's
+    index when the schema leaves the domain open. Domains are read from the schema's
+    top-level string_domain entries that features name."""
     if domain is None:
         return _vocab_index(values)
     table = tf.lookup.StaticVocabularyTable(

@@ -335,17 +335,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _hide_arguments_from_absl() -> None:
-    """TFX's Beam executors parse sys.argv as absl flags (the ones absl knows): our `-v` is
-    absl's verbosity there, which takes the next argument as its level and failed every run.
-    The arguments are parsed by now; absl gets none of them."""
-    del sys.argv[1:]
-
-
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    if argv is None:
-        _hide_arguments_from_absl()
     _quiet_environment(args.verbose)
     from components.anomalies import DataAnomaliesError
     from data.raw_format import DataError

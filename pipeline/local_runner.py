@@ -1,9 +1,11 @@
 """Runs the pipeline in this process: LocalDagRunner, Beam DirectRunner, SQLite metadata."""
 
+import contextlib
 import dataclasses
 import logging
 import os
 import re
+import sys
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -17,6 +19,19 @@ from pipeline.pipeline import create_pipeline, create_span_pipeline
 from pipeline.results import ingested_spans
 
 _COMPONENT_EVENT = re.compile(r"^Component (\S+) is (running|finished)\.$")
+
+
+@contextlib.contextmanager
+def arguments_hidden_from_absl():
+    """TFX's Beam executors parse sys.argv as absl flags (those absl knows): `recsys run -v`
+    (or `pytest -v`) is absl's verbosity there, which takes the next argument as its level and
+    failed every Beam component. The process's arguments are not the components'."""
+    saved = sys.argv[1:]
+    del sys.argv[1:]
+    try:
+        yield
+    finally:
+        sys.argv[1:] = saved
 
 
 class ComponentTimer(logging.Handler):
@@ -67,10 +82,10 @@ def run(config: PipelineConfig,
         config = dataclasses.replace(config, schema_file=schema_snapshot(
             config.schema_file, os.path.join(config.output_dir, "schemas")))
         code_version = source_fingerprint()
-        for span in missed_spans(config):
-            LocalDagRunner().run(
-                create_span_pipeline(config, code_version, span))
-        LocalDagRunner().run(create_pipeline(config, code_version))
+        with arguments_hidden_from_absl():
+            for span in missed_spans(config):
+                LocalDagRunner().run(create_span_pipeline(config, code_version, span))
+            LocalDagRunner().run(create_pipeline(config, code_version))
     finally:
         absl_logger.removeHandler(timer)
         absl_logging.set_verbosity(previous_verbosity)

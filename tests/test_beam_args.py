@@ -2,6 +2,7 @@
 pipeline (how DirectRunner parallelism, Dataflow, Flink or Spark are chosen)."""
 
 import os
+import sys
 
 import pytest
 from absl import flags
@@ -11,6 +12,7 @@ from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
 from pipeline import cli
 from pipeline.config import PROJECT_DIR, PipelineConfig
+from pipeline.local_runner import arguments_hidden_from_absl
 from pipeline.pipeline import create_pipeline
 
 BEAM_COMPONENTS = {"FileBasedExampleGen", "StatisticsGen", "Transform", "Evaluator"}
@@ -56,12 +58,14 @@ def test_workers_get_the_project_unless_the_args_name_their_own_dependencies():
         assert own.beam_pipeline_args == own.beam_args
 
 
-def test_the_clis_arguments_do_not_reach_the_beam_executors_flags(monkeypatch):
+def test_the_processs_arguments_do_not_reach_the_beam_executors_flags(monkeypatch):
     """TFX's Beam executors parse sys.argv as absl flags: `recsys run -v` failed in every one
-    (absl's -v is its verbosity, a number)."""
-    monkeypatch.setattr("sys.argv", ["recsys", "run", "-v", "--data", "ratings"])
+    (absl's -v is its verbosity, a number). The runner hides them while the pipeline runs."""
+    argv = ["recsys", "run", "-v", "--data", "ratings"]
+    monkeypatch.setattr("sys.argv", list(argv))
     context = StatisticsGenExecutor.Context(beam_pipeline_args=["--direct_num_workers=1"])
     with pytest.raises(flags.IllegalFlagValueError):
         StatisticsGenExecutor(context)
-    cli._hide_arguments_from_absl()
-    StatisticsGenExecutor(context)
+    with arguments_hidden_from_absl():
+        StatisticsGenExecutor(context)
+    assert sys.argv == argv  # given back afterwards

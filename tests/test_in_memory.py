@@ -38,3 +38,17 @@ def test_any_file_order_reads_to_the_same_columns():
     for item, genres in zip(first.features["item_index"].numpy(),
                             first.features["genre_indices"].to_list()):
         assert genres == list(range(item % 3 + 1))
+
+
+def test_endless_shuffled_batches_cover_every_row_once_a_pass():
+    examples = InMemoryExamples.read(_batches(np.arange(40), 16))
+    assert examples.steps(16) == 3
+    batches = iter(examples.batches(16, shuffle=True, seed=1, endless=True))
+    passes = []
+    for _ in range(3):  # three epochs of steps(16) batches, from one iterator
+        labels = [next(batches)[1].numpy() for _ in range(examples.steps(16))]
+        assert [len(batch) for batch in labels] == [16, 16, 8]
+        passes.append(np.concatenate(labels))
+    for labels in passes:
+        np.testing.assert_array_equal(np.sort(labels), np.sort(LABELS))
+    assert not np.array_equal(passes[0], passes[1])  # reshuffled each pass

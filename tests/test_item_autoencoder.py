@@ -1,6 +1,7 @@
 """The item autoencoder: its sparse arithmetic against the dense definition, and what it learns."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from components import features as F
@@ -81,13 +82,17 @@ def test_a_warm_start_carries_every_users_rows_over_by_id():
     np.testing.assert_allclose(warm.tables.item_vectors, served.tables.item_vectors, rtol=1e-5)
 
 
-def test_a_previous_model_without_an_autoencoder_trains_the_cold_epochs():
-    """A model in service exported before the autoencoder's weights were saved (or the
-    towers only): nothing to carry over, so the full epochs, not the warm ones."""
+@pytest.mark.parametrize("served", ["towers only", "another width"])
+def test_a_previous_model_without_this_autoencoder_trains_the_cold_epochs(served):
+    """A model in service exported before the autoencoder's weights were saved, or with
+    another hidden width (only the decoder's biases would match): the full epochs, not the
+    warm ones."""
     config = AutoencoderConfig(hidden=8, epochs=0, warm_start_epochs=5)
-    towers_only = {"user_tower/user_id/vectors/embeddings": np.zeros((NUM_USERS + 1, 4))}
-    fitted = fit_item_autoencoder(_catalog(), config, previous=(towers_only, _ids(
-        np.arange(NUM_USERS))), ids=_ids(np.arange(NUM_USERS)))
-    assert fitted.warm_start.mapped == {}
+    previous = ({"user_tower/user_id/vectors/embeddings": np.zeros((NUM_USERS + 1, 4))}
+                if served == "towers only" else _exported(fit_item_autoencoder(
+                    _catalog(), AutoencoderConfig(hidden=6, epochs=1))))
+    ids = _ids(np.arange(NUM_USERS))
+    fitted = fit_item_autoencoder(_catalog(), config, previous=(previous, ids), ids=ids)
+    assert "item_autoencoder/encoder" not in fitted.warm_start.mapped
     untrained = fit_item_autoencoder(_catalog(), config)
-    np.testing.assert_array_equal(fitted.tables.user_vectors, untrained.tables.user_vectors)
+    np.testing.assert_array_equal(fitted.tables.item_vectors, untrained.tables.item_vectors)
