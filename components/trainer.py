@@ -162,9 +162,9 @@ def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
 
 
 class EpochTimes(tf.keras.callbacks.Callback):
-    """When each training epoch started (seconds after `origin`, a time.monotonic()) and how
+    """When each training epoch started (seconds after `origin`, a time.monotonic()), how
     many wall seconds it took (the first includes tracing the step, the last the evaluation
-    pass)."""
+    pass), and when training ended."""
 
     def __init__(self, origin: float):
         super().__init__()
@@ -178,6 +178,9 @@ class EpochTimes(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.monotonic() - self._start)
+
+    def on_train_end(self, logs=None):
+        self.train_end = time.monotonic() - self._origin
 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
@@ -238,7 +241,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     # Epochs that started before blended_seconds shared the cores with the blended models.
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
-                "towers_seconds": towers_seconds, "blended_models_seconds": blended_seconds,
+                # When Keras ended training, and when fit returned after it.
+                "train_end_seconds": epoch_times.train_end, "towers_seconds": towers_seconds,
+                "blended_models_seconds": blended_seconds,
                 # Building the towers (and warm-starting them) before the first epoch.
                 "setup_seconds": origin - start}
     user_vectors, user_biases = model.user_tower(users)

@@ -94,6 +94,7 @@ def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
     assert list(training["phase_seconds"]) == [
         "read", "catalog", "load_previous_and_read_eval", "fit", "export"]
     assert training["phase_seconds"]["fit"] > training["setup_seconds"] + starts[-1]
+    assert starts[-1] < training["train_end_seconds"] <= training["towers_seconds"]
 
 
 def test_the_benchmark_trains_the_towers_alone_on_the_runs_data(
