@@ -99,8 +99,8 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=N
     width carries neither), warm_start_epochs are trained instead of epochs."""
     model = ItemAutoencoder(catalog.num_users, config.hidden, config.seed)
     report = warm_start(model.variables, previous[0], previous[1], ids) if previous else None
-    carried = report is not None and all(name in report.mapped for name in WARM_ROWS)
-    epochs = config.warm_start_epochs if carried else config.epochs
+    epochs = (config.warm_start_epochs if report is not None and report.carried(WARM_ROWS)
+              else config.epochs)
     optimizer = tf.keras.optimizers.Adam(config.learning_rate)
     weights = [model.encoder, model.encoder_bias, model.decoder, model.decoder_bias]
     optimizer.build(weights)  # so the step is traced once, creating no variables

@@ -219,7 +219,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
             report = warm_start(model.variables, previous[0], previous[1], ids)
             logging.info("Warm start: %s", report)
             # The shorter schedule only where the towers' id rows were carried over.
-            if all(name in report.mapped for name in WARM_TOWERS):
+            if report.carried(WARM_TOWERS):
                 epochs = config.warm_start_epochs
     # The item autoencoder and EASE read only the catalog, so they fit in a second thread
     # while the towers train: a towers' step is many small ops that leave a core idle.

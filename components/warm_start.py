@@ -41,6 +41,11 @@ class WarmStartReport:
     mapped: Dict[str, int]  # variable → rows carried over by id
     new_ids: Dict[str, int]  # vocabulary → ids without a previous row
 
+    def carried(self, names: Sequence[str]) -> bool:
+        """Whether every one of these id-indexed variables had its rows carried over (what
+        earns a model the shorter warm schedule)."""
+        return all(name in self.mapped for name in names)
+
 
 def _name(variable) -> str:
     return variable.name.split(":")[0]
