@@ -23,6 +23,10 @@ from components.tables import TableModel, demographic_key
 
 RATING_RANGE = (1.0, 5.0)
 SIGNATURES = ("serving_default", "recommend", "recommend_with_features", "similar_items")
+# TF's sparse × dense product runs on one thread: a batch's item-item scores are computed in
+# this many blocks of users, which TF runs side by side (943 users × 3,706 items on 2 cores:
+# 0.22 → 0.12 s).
+ITEM_ITEM_BLOCKS = 4
 
 _k = tf.TensorSpec([], tf.int32, name="k")
 
@@ -137,14 +141,21 @@ class RecommenderModule(tf.Module):
                   + tf.where(known, self.item_rank_biases, self.cold_item_rank_biases))
         if self.item_item is None:
             return scores
-        # Σ over each user's rated items j of item_item[j, ·], as a sparse [users, items]
-        # product: |rated| rows per user are read, never the whole matrix.
-        seen = self._seen(index)
-        rated = tf.sparse.SparseTensor(
-            tf.stack([seen.value_rowids(), seen.flat_values], axis=1),
-            tf.ones_like(seen.flat_values, tf.float32),
-            [tf.shape(index, out_type=tf.int64)[0], self._num_items])
-        return scores + tf.sparse.sparse_dense_matmul(rated, self.item_item)
+        return scores + self._item_item_scores(self._seen(index))
+
+    def _item_item_scores(self, seen: tf.RaggedTensor) -> tf.Tensor:
+        """Σ over each user's rated items j of item_item[j, ·], as sparse [users, items]
+        products (|rated| rows per user are read, never the whole matrix), one per block of
+        users."""
+        block = -(-seen.nrows() // ITEM_ITEM_BLOCKS)
+        scores = []
+        for start in range(ITEM_ITEM_BLOCKS):
+            rated = seen[start * block:(start + 1) * block]
+            scores.append(tf.sparse.sparse_dense_matmul(tf.sparse.SparseTensor(
+                tf.stack([rated.value_rowids(), rated.flat_values], axis=1),
+                tf.ones_like(rated.flat_values, tf.float32),
+                [rated.nrows(), self._num_items]), self.item_item))
+        return tf.concat(scores, axis=0)
 
     def _popularity_where_unknown(self, scores, index, num_known) -> tf.Tensor:
         return tf.where((index < num_known)[:, None], scores,

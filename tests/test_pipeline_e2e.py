@@ -205,6 +205,19 @@ def test_recommend_honours_k_and_batches(recommender, train_pairs):
         assert [len(rows) for rows in result] == [k] * 4
 
 
+def test_recommend_scores_a_batch_as_it_scores_each_user_alone(recommender, train_pairs):
+    """The item-item term is computed in blocks of users: a batch (of a size the blocks do not
+    divide, an unknown user inside) ranks each user as a call of its own does."""
+    users = sorted({user for user, _, _ in train_pairs})[:6]
+    batch = users[:3] + ["no-such-user"] + users[3:]
+    alone = [rows for user in batch for rows in recommender.recommend([user], k=10)]
+    together = recommender.recommend(batch, k=10)
+    assert [[item for item, _ in rows] for rows in together] == [
+        [item for item, _ in rows] for rows in alone]
+    np.testing.assert_allclose([[score for _, score in rows] for rows in together],
+                               [[score for _, score in rows] for rows in alone], rtol=1e-5)
+
+
 def test_recommend_unknown_user_without_features_falls_back_to_popularity(
         recommender, train_pairs):
     counts = {}
