@@ -62,13 +62,24 @@ class InMemoryExamples:
         SparseTensors); shuffled anew each pass when asked. endless: pass after pass, each
         `steps(batch_size)` batches long, from one iterator (Keras makes a new iterator per
         epoch otherwise, and making one re-serializes the columns it captures)."""
-        order = tf.data.Dataset.range(self.size)
+        passes = tf.data.Dataset.counter() if endless else tf.data.Dataset.range(1)
         if shuffle:
-            order = order.shuffle(self.size, seed=seed, reshuffle_each_iteration=True)
-        order = order.batch(batch_size)
-        if endless:
-            order = order.repeat()
-        return (order
+            # Each pass's order is one permutation tensor cut into batches. A shuffle buffer of
+            # row numbers held one tensor per row instead: refilled each pass (~0.13 s of a core
+            # per ML-100K epoch) and up to seconds to tear down when training ended.
+            lengths = [batch_size] * (self.size // batch_size) + (
+                [self.size % batch_size] if self.size % batch_size else [])
+
+            def order(pass_index):
+                rows = tf.random.experimental.stateless_shuffle(
+                    tf.range(self.size, dtype=tf.int64),
+                    seed=tf.stack([tf.constant(seed, tf.int64), pass_index]))
+                return tf.data.Dataset.from_tensor_slices(
+                    tf.RaggedTensor.from_row_lengths(rows, lengths))
+        else:
+            def order(pass_index):
+                return tf.data.Dataset.range(self.size).batch(batch_size)
+        return (passes.flat_map(order)
                 .map(self._gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
                 .prefetch(tf.data.AUTOTUNE))
 

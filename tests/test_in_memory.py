@@ -52,3 +52,16 @@ def test_endless_shuffled_batches_cover_every_row_once_a_pass():
     for labels in passes:
         np.testing.assert_array_equal(np.sort(labels), np.sort(LABELS))
     assert not np.array_equal(passes[0], passes[1])  # reshuffled each pass
+
+
+def test_shuffled_order_follows_the_seed():
+    examples = InMemoryExamples.read(_batches(np.arange(40), 16))
+
+    def first_pass(seed):
+        return np.concatenate([labels.numpy() for _, labels in
+                               examples.batches(16, shuffle=True, seed=seed)])
+
+    np.testing.assert_array_equal(first_pass(1), first_pass(1))
+    assert not np.array_equal(first_pass(1), first_pass(2))
+    unshuffled = np.concatenate([labels.numpy() for _, labels in examples.batches(16)])
+    np.testing.assert_array_equal(unshuffled, examples.labels.numpy())
