@@ -2,9 +2,13 @@
 through the ratings its users gave it.
 
 Item i's ratings by every user, r_i (0 where unrated), are encoded as h_i = σ(W·r_i + b) and
-decoded as r̂_i = Vᵀ·h_i + c; only observed ratings count in the loss,
+decoded as r̂_i = Vᵀ·h_i + c; only observed ratings count in the loss. A step on a batch B
+of items minimizes
 
-    Σ_obs (r_ui − ⟨h_i, V_u⟩ − c_u)² + λ/2 (‖W‖² + ‖V‖²).
+    Σ_{i∈B, obs} (r_ui − ⟨h_i, V_u⟩ − c_u)² + |B|/64 · λ/2 (‖W‖² + ‖V‖²),
+
+λ counted per 64 items, the batch it was tuned with, so that an epoch regularizes the same
+whatever the batch size (larger catalogs take larger batches: see AutoencoderConfig).
 
 The towers see each *user* through their history; this sees each *item* through its raters,
 which is why the two blend well. Its prediction is bilinear in (item code, user column), so
@@ -35,6 +39,11 @@ class AutoencoderConfig:
     # After a warm start (components/warm_start.py: rows follow the user ids), these instead.
     warm_start_epochs: int = 10
     batch_items: int = 64
+    # Larger catalogs take larger batches, so that an epoch is at most this many steps: every
+    # step updates the whole [users, hidden] encoder and decoder and their Adam moments, a cost
+    # that grows with the users whatever the batch (0.24 s a step at 70K users; ML-100K's 1,682
+    # items in batches of 64 are 27 steps).
+    max_steps_per_epoch: int = 27
     learning_rate: float = 1e-3
     seed: int = 42
 
@@ -63,6 +72,23 @@ class ItemAutoencoder(tf.Module):
         """Reconstructed rating of user users[n] for the item whose code is codes[rows[n]]."""
         return (tf.reduce_sum(tf.gather(codes, rows) * tf.gather(self.decoder, users), axis=1)
                 + tf.gather(self.decoder_bias, users))
+
+    def loss(self, batch: tf.SparseTensor, l2_per_item: float) -> tf.Tensor:
+        """A batch of items' squared errors plus |B| · l2_per_item/2 (‖W‖² + ‖V‖²): the
+        regularizer counted once per item, so an epoch adds the same whatever the batches."""
+        predicted = self.predict(self.codes(batch), batch.indices[:, 0], batch.indices[:, 1])
+        items = tf.cast(batch.dense_shape[0], tf.float32)
+        return (tf.reduce_sum(tf.square(batch.values - predicted))
+                + items * l2_per_item / 2 * (tf.reduce_sum(tf.square(self.encoder))
+                                             + tf.reduce_sum(tf.square(self.decoder))))
+
+
+def epoch_batches(num_items: int, config: "AutoencoderConfig", rng: np.random.Generator):
+    """One epoch's item batches: a permutation of the items in at most max_steps_per_epoch
+    batches of at least batch_items."""
+    size = max(config.batch_items, -(-num_items // config.max_steps_per_epoch))
+    order = rng.permutation(num_items)
+    return [order[start:start + size] for start in range(0, num_items, size)]
 
 
 def _rated_by(catalog: Catalog):
@@ -111,18 +137,13 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=N
     def step(items):
         batch = _rows(raters, ratings, items, num_users)
         with tf.GradientTape() as tape:
-            predicted = model.predict(model.codes(batch), batch.indices[:, 0],
-                                      batch.indices[:, 1])
-            loss = (tf.reduce_sum(tf.square(batch.values - predicted))
-                    + config.l2 / 2 * (tf.reduce_sum(tf.square(model.encoder))
-                                       + tf.reduce_sum(tf.square(model.decoder))))
+            loss = model.loss(batch, config.l2 / config.batch_items)
         optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights))
 
     shuffle = np.random.default_rng(config.seed)
     for _ in range(epochs):
-        order = shuffle.permutation(catalog.num_items)
-        for start in range(0, catalog.num_items, config.batch_items):
-            step(order[start:start + config.batch_items])
+        for items in epoch_batches(catalog.num_items, config, shuffle):
+            step(items)
     codes = model.codes(_rows(raters, ratings, np.arange(catalog.num_items), num_users))
     tables = TableModel(
         global_bias=0.0, user_vectors=model.decoder.numpy(),

@@ -6,7 +6,12 @@ import tensorflow as tf
 
 from components import features as F
 from components.catalog import Catalog
-from components.item_autoencoder import AutoencoderConfig, ItemAutoencoder, fit_item_autoencoder
+from components.item_autoencoder import (
+    AutoencoderConfig,
+    ItemAutoencoder,
+    epoch_batches,
+    fit_item_autoencoder,
+)
 
 
 def test_sparse_codes_and_predictions_equal_the_dense_formula():
@@ -96,3 +101,31 @@ def test_a_previous_model_without_this_autoencoder_trains_the_cold_epochs(served
     assert "item_autoencoder/encoder" not in fitted.warm_start.mapped
     untrained = fit_item_autoencoder(_catalog(), config)
     np.testing.assert_array_equal(fitted.tables.item_vectors, untrained.tables.item_vectors)
+
+
+@pytest.mark.parametrize("num_items, sizes", [
+    (1682, [64] * 26 + [18]),  # ML-100K: batches of 64
+    (10677, [396] * 26 + [381]),  # ML-10M: 27 larger batches
+])
+def test_an_epoch_is_every_item_once_in_at_most_27_batches(num_items, sizes):
+    batches = epoch_batches(num_items, AutoencoderConfig(), np.random.default_rng(0))
+    assert [len(batch) for batch in batches] == sizes
+    np.testing.assert_array_equal(np.sort(np.concatenate(batches)), np.arange(num_items))
+
+
+def test_an_epochs_loss_is_the_same_whatever_its_batches():
+    """The regularizer is counted per item: batches of 4 items and of 10 add up to one
+    objective over the 20 items (a per-batch λ would count it 5 times against 2)."""
+    model = ItemAutoencoder(num_users=NUM_USERS, hidden=4, seed=3)
+    by_item = np.where(RATED, TASTE, 0).T.astype(np.float32)  # [items, users]
+
+    def epoch_loss(config):
+        batches = epoch_batches(NUM_ITEMS, config, np.random.default_rng(1))
+        return sum(float(model.loss(tf.sparse.from_dense(by_item[batch]), 0.5))
+                   for batch in batches)
+
+    small, large = (AutoencoderConfig(batch_items=4, max_steps_per_epoch=steps) for steps in (5, 2))
+    assert len(epoch_batches(NUM_ITEMS, large, np.random.default_rng(1))) == 2
+    whole = float(model.loss(tf.sparse.from_dense(by_item), 0.5))
+    assert epoch_loss(small) == pytest.approx(whole, rel=1e-5)
+    assert epoch_loss(large) == pytest.approx(whole, rel=1e-5)
