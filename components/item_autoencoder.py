@@ -83,7 +83,7 @@ class ItemAutoencoder(tf.Module):
                                              + tf.reduce_sum(tf.square(self.decoder))))
 
 
-def epoch_batches(num_items: int, config: "AutoencoderConfig", rng: np.random.Generator):
+def epoch_batches(num_items: int, config: AutoencoderConfig, rng: np.random.Generator):
     """One epoch's item batches: a permutation of the items in at most max_steps_per_epoch
     batches of at least batch_items."""
     size = max(config.batch_items, -(-num_items // config.max_steps_per_epoch))
