@@ -2,23 +2,33 @@
 
 The side tables (users.csv, items.csv) sit beside the ratings file that the input pattern
 matches and are broadcast as side inputs, so the join runs unchanged on Dataflow, Flink or
-Spark. Each user's rating count in the span becomes the `user_activity` slice.
+Spark. Each user's rating count in the span becomes the `user_activity` slice. The executor
+then counts the examples written against the ratings read (components/example_count.py).
 """
 
 import bisect
 import os
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 import apache_beam as beam
 import tensorflow as tf
 from google.protobuf import any_pb2, wrappers_pb2
 from tfx.components import FileBasedExampleGen
+from tfx.components.example_gen import utils as example_gen_utils
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.dsl.components.base import executor_spec
 from tfx.proto.example_gen_pb2 import CustomConfig, Input, Output
 from tfx.proto.range_config_pb2 import RangeConfig
+from tfx.types import Artifact, artifact_utils
+from tfx.types.standard_component_specs import (
+    EXAMPLES_KEY,
+    INPUT_CONFIG_KEY,
+    OUTPUT_CONFIG_KEY,
+)
+from tfx.utils import proto_utils
 
 from components import features as F
+from components.example_count import check_every_rating_written
 from data import raw_format as R
 
 INPUT_BASE_KEY = "input_base"
@@ -162,11 +172,33 @@ class JoinRatingsWithFeatures(beam.PTransform):
                     counts=beam.pvalue.AsDict(counts)))
 
 
+def split_uris_by_ratings_file(exec_properties: Dict[str, Any], examples: Artifact
+                               ) -> Dict[str, List[str]]:
+    """Each ratings file ExampleGen read, with the output splits its examples went to: all
+    of them for a hash split, its own for a folder per split."""
+    input_config, output_config = Input(), Output()
+    proto_utils.json_to_proto(exec_properties[INPUT_CONFIG_KEY], input_config)
+    proto_utils.json_to_proto(exec_properties[OUTPUT_CONFIG_KEY], output_config)
+    names = example_gen_utils.generate_output_split_names(input_config, output_config)
+    paths = [os.path.join(exec_properties[INPUT_BASE_KEY], split.pattern)
+             for split in input_config.splits]
+    uris = [artifact_utils.get_split_uri([examples], name) for name in names]
+    if output_config.split_config.splits:
+        return {paths[0]: uris}
+    return {path: [uri] for path, uri in zip(paths, uris)}
+
+
 class Executor(BaseExampleGenExecutor):
-    """FileBasedExampleGen executor over the project's raw data folder."""
+    """FileBasedExampleGen executor over the project's raw data folder; fails, with nothing
+    published, unless every rating was written as one example."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:  # noqa: N802 - TFX API
         return JoinRatingsWithFeatures
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 - TFX API
+        super().Do(input_dict, output_dict, exec_properties)
+        [examples] = output_dict[EXAMPLES_KEY]
+        check_every_rating_written(split_uris_by_ratings_file(exec_properties, examples))
 
 
 def create_example_gen(input_base: str, input_config: Input, output_config: Output,

@@ -13,6 +13,7 @@ EXIT_ANOMALIES = 3
 EXIT_NO_MODEL = 4
 EXIT_FAILED = 1
 EXIT_LOCKED = 5
+EXIT_EXAMPLES_LOST = 6
 
 
 def _quiet_environment(verbose: bool) -> None:
@@ -93,8 +94,10 @@ def _command_run(args, config) -> int:
 
 def _watch(config, interval: float) -> int:
     """Runs whenever the data, code or settings changed since the last completed run; a run
-    that fails on bad data is not retried until something changes. Ctrl-C stops."""
+    that fails on bad data (or on examples the runner lost) is not retried until something
+    changes. Ctrl-C stops."""
     from components.anomalies import DataAnomaliesError
+    from components.example_count import ExamplesLostError
     from data.raw_format import DataError
     from pipeline.run_record import last_run, run_key
 
@@ -106,7 +109,7 @@ def _watch(config, interval: float) -> int:
             if key not in (failed, last_run(config).get("run_key")):
                 try:
                     _run_once(config)
-                except (DataError, DataAnomaliesError) as error:
+                except (DataError, DataAnomaliesError, ExamplesLostError) as error:
                     print(f"error: {error}", file=sys.stderr, flush=True)
                     failed = key
             _sleep(interval)
@@ -339,6 +342,7 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _quiet_environment(args.verbose)
     from components.anomalies import DataAnomaliesError
+    from components.example_count import ExamplesLostError
     from data.raw_format import DataError
     from pipeline.config import load_config
     from pipeline.history import RollbackError
@@ -348,7 +352,7 @@ def main(argv=None) -> int:
     # Errors users can act on: one line, and an exit code of their own.
     exit_codes = ((DataError, EXIT_DATA_ERROR), (DataAnomaliesError, EXIT_ANOMALIES),
                   (NoModelError, EXIT_NO_MODEL), (RollbackError, EXIT_NO_MODEL),
-                  (OutputLockedError, EXIT_LOCKED))
+                  (OutputLockedError, EXIT_LOCKED), (ExamplesLostError, EXIT_EXAMPLES_LOST))
     try:
         config = load_config(args.config, data_dir=args.data, output_dir=args.output)
         if getattr(args, "beam_args", None):

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from components.example_count import ExamplesLostError
 from data import raw_format as R
 from pipeline import cli, run_record
 from pipeline.lock import LOCK_FILE, OutputLockedError, output_lock
@@ -51,15 +52,18 @@ def test_the_lock_is_released_when_the_run_fails_and_a_folder_it_made_is_removed
     assert not os.path.exists(tmp_path / "new")
 
 
+@pytest.mark.parametrize("failure", [
+    R.DataError("span-2/ratings.csv", 3, "rating", "must be in [1, 5]"),
+    ExamplesLostError("span-2/ratings.csv", 10, 9)])
 def test_watch_runs_on_change_skips_failed_data_until_it_changes_and_stops_on_ctrl_c(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, failure):
     keys = iter(["a", "a", "b", "b", "c"])
     runs = []
 
     def run_once(config):
         runs.append(config_key[0])
         if config_key[0] == "b":
-            raise R.DataError("span-2/ratings.csv", 3, "rating", "must be in [1, 5]")
+            raise failure
         record = json.dumps({"run_key": config_key[0]})
         (tmp_path / "out" / run_record.LAST_RUN_FILE).write_text(record)
         return 0

@@ -285,6 +285,42 @@ def test_schema_anomalies_stop_the_run_before_training(run, synthetic_folder, tm
     assert len(_store(run).get_artifacts_by_type("Model")) == trained
 
 
+def test_examples_a_runner_lost_stop_the_run_with_nothing_published(
+        run, synthetic_folder, tmp_path, capsys, monkeypatch):
+    """A runner that drops elements without failing (the multi-processing DirectRunner at 10M)
+    is simulated by a join that drops one rating."""
+    from components import example_gen
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_folder, data)
+    ratings = R.read_table(str(data), R.RATINGS_FILE)
+    dropped = ratings[0]
+    join = example_gen._JoinFeatures.process
+
+    def lossy_join(self, rating, *args, **kwargs):
+        if rating != dropped:
+            yield from join(self, rating, *args, **kwargs)
+
+    monkeypatch.setattr(example_gen._JoinFeatures, "process", lossy_join)
+    store = _store(run)
+    published = {kind: len(store.get_artifacts_by_type(kind)) for kind in ARTIFACT_TYPES}
+    before = sorted(os.listdir(os.path.join(run, "serving")))
+    written = glob.glob(os.path.join(run, "**", "FileBasedExampleGen", "examples", "*"),
+                        recursive=True)
+    code = cli.main(["run", "--data", str(data), "--output", run])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_EXAMPLES_LOST
+    assert err.startswith(
+        f"error: {os.path.join(str(data), R.RATINGS_FILE)}: {len(ratings):,} ratings but "
+        f"ExampleGen wrote {len(ratings) - 1:,} examples; the Beam runner lost 1 of them (rule: "
+        "every rating becomes exactly one example)")
+    assert err.count("\n") == 1
+    assert {kind: len(store.get_artifacts_by_type(kind)) for kind in ARTIFACT_TYPES} == published
+    assert glob.glob(os.path.join(run, "**", "FileBasedExampleGen", "examples", "*"),
+                     recursive=True) == written  # the short split files were removed
+    assert sorted(os.listdir(os.path.join(run, "serving"))) == before
+
+
 def test_cli_recommend_prints_titles_and_scores_as_json(run, synthetic_folder, capsys):
     titles = {i.item_id: i.title for i in R.read_table(synthetic_folder, R.ITEMS_FILE)}
     user = R.read_table(synthetic_folder, R.RATINGS_FILE)[0].user_id
