@@ -31,6 +31,34 @@ ITEM_ITEM_BLOCKS = 4
 _k = tf.TensorSpec([], tf.int32, name="k")
 
 
+def whole_rows_sum(seen: tf.RaggedTensor, matrix: tf.Tensor) -> tf.Tensor:
+    """[users, items]: Σ over each user's rated items j of matrix[j, ·], as sparse × dense
+    products (|rated| rows per user are read), one per block of users."""
+    block = -(-seen.nrows() // ITEM_ITEM_BLOCKS)
+    scores = []
+    for start in range(ITEM_ITEM_BLOCKS):
+        rated = seen[start * block:(start + 1) * block]
+        scores.append(tf.sparse.sparse_dense_matmul(tf.sparse.SparseTensor(
+            tf.stack([rated.value_rowids(), rated.flat_values], axis=1),
+            tf.ones_like(rated.flat_values, tf.float32),
+            [rated.nrows(), tf.shape(matrix, out_type=tf.int64)[0]]), matrix))
+    return tf.concat(scores, axis=0)
+
+
+def neighbour_rows_sum(seen: tf.RaggedTensor, neighbours: tf.Tensor, weights: tf.Tensor,
+                       num_items: int) -> tf.Tensor:
+    """[users, items]: Σ over each user's rated items j of weights[j] at neighbours[j]: one
+    weighted count over |rated|·k cells (faster than whole rows where k ≪ num_items: at
+    10,677 items and k 256, 943 users 430 → 150 ms)."""
+    rated = seen.flat_values
+    users = tf.cast(seen.nrows(), tf.int32)
+    cells = tf.cast(seen.value_rowids(), tf.int32)[:, None] * num_items + tf.gather(
+        neighbours, rated)
+    return tf.reshape(tf.math.bincount(
+        tf.reshape(cells, [-1]), tf.reshape(tf.gather(weights, rated), [-1]),
+        minlength=users * num_items, maxlength=users * num_items), [users, num_items])
+
+
 def _constant(values, dtype) -> tf.Variable:
     return tf.Variable(np.asarray(values), dtype=dtype, trainable=False)
 
@@ -93,8 +121,11 @@ class RecommenderModule(tf.Module):
         self.seen_splits = _constant(catalog.seen_splits, tf.int64)
         self.seen_items = _constant(catalog.seen_items, tf.int64)
         self._table_rating_share = tables.table_rating_share
-        self.item_item = (None if tables.item_item is None
-                          else _constant(tables.item_item, tf.float32))
+        self.item_item = self.item_neighbours = None
+        if tables.item_item is not None:
+            self.item_item = _constant(tables.item_item.weights, tf.float32)
+            if tables.item_item.indices is not None:
+                self.item_neighbours = _constant(tables.item_item.indices, tf.int32)
         self._init_demographic_means(tables, catalog)
 
     def _init_demographic_means(self, tables: TableModel, catalog: Catalog) -> None:
@@ -128,34 +159,25 @@ class RecommenderModule(tf.Module):
         return tf.gather(tf.RaggedTensor.from_row_splits(self.seen_items, self.seen_splits),
                          tf.minimum(user_index, self._num_users))
 
-    def _without_seen(self, scores: tf.Tensor, user_index: tf.Tensor) -> tf.Tensor:
-        """Sets the scores of items each user rated in training to -inf."""
-        seen = self._seen(user_index)
+    def _unseen_top_k(self, scores: tf.Tensor, seen: tf.RaggedTensor, k: tf.Tensor):
+        """The top k of each user's scores, less the items they rated in training."""
         positions = tf.stack([seen.value_rowids(), seen.flat_values], axis=1)
-        return tf.tensor_scatter_nd_update(
-            scores, positions, tf.fill([tf.shape(positions)[0]], -np.inf))
+        return self._top_k(tf.tensor_scatter_nd_update(
+            scores, positions, tf.fill([tf.shape(positions)[0]], -np.inf)), k)
 
-    def _rank_scores(self, user_vectors: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    def _rank_scores(self, user_vectors: tf.Tensor, index: tf.Tensor, seen: tf.RaggedTensor
+                     ) -> tf.Tensor:
         known = (index < self._num_users)[:, None]
         scores = (tf.matmul(user_vectors, self.rank_item_vectors, transpose_b=True)
                   + tf.where(known, self.item_rank_biases, self.cold_item_rank_biases))
         if self.item_item is None:
             return scores
-        return scores + self._item_item_scores(self._seen(index))
+        return scores + self._item_item_scores(seen)
 
     def _item_item_scores(self, seen: tf.RaggedTensor) -> tf.Tensor:
-        """Σ over each user's rated items j of item_item[j, ·], as sparse [users, items]
-        products (|rated| rows per user are read, never the whole matrix), one per block of
-        users."""
-        block = -(-seen.nrows() // ITEM_ITEM_BLOCKS)
-        scores = []
-        for start in range(ITEM_ITEM_BLOCKS):
-            rated = seen[start * block:(start + 1) * block]
-            scores.append(tf.sparse.sparse_dense_matmul(tf.sparse.SparseTensor(
-                tf.stack([rated.value_rowids(), rated.flat_values], axis=1),
-                tf.ones_like(rated.flat_values, tf.float32),
-                [rated.nrows(), self._num_items]), self.item_item))
-        return tf.concat(scores, axis=0)
+        if self.item_neighbours is None:
+            return whole_rows_sum(seen, self.item_item)
+        return neighbour_rows_sum(seen, self.item_neighbours, self.item_item, self._num_items)
 
     def _popularity_where_unknown(self, scores, index, num_known) -> tf.Tensor:
         return tf.where((index < num_known)[:, None], scores,
@@ -197,9 +219,10 @@ class RecommenderModule(tf.Module):
     def recommend(self, user_id, k):
         """Top-k unseen items for known users; the most popular items for unknown ones."""
         index = self._transform({F.USER_ID: user_id})[F.USER_INDEX]
-        scores = self._rank_scores(tf.gather(self.rank_user_vectors, index), index)
+        seen = self._seen(index)
+        scores = self._rank_scores(tf.gather(self.rank_user_vectors, index), index, seen)
         scores = self._popularity_where_unknown(scores, index, self._num_users)
-        return self._top_k(self._without_seen(scores, index), k)
+        return self._unseen_top_k(scores, seen, k)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name="user_id"),
@@ -220,7 +243,8 @@ class RecommenderModule(tf.Module):
             vectors = tf.where((index < self._num_users)[:, None],
                                tf.gather(self.rank_user_vectors, index),
                                self._group_vectors(self.group_rank_vectors, transformed))
-        return self._top_k(self._without_seen(self._rank_scores(vectors, index), index), k)
+        seen = self._seen(index)
+        return self._unseen_top_k(self._rank_scores(vectors, index, seen), seen, k)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_id"), _k],
                  autograph=False)

@@ -10,9 +10,13 @@ is then x_u·B[:, i]: what the items they rated say about i, never i itself (the
 It is full rank where factor models are low rank, which is why it ranks well on small, dense
 catalogs; the hybrid adds it to its towers' ranking scores for users it knows.
 
-Cost: one num_items² Gramian and one inverse (about 10 s at 10K items on 2 cores); the matrix is
-served as is, so its num_items² floats are part of the exported model.
+Cost: one num_items² Gramian and one inverse (about 10 s at 10K items on 2 cores). The matrix is
+served whole by default; `item_item_neighbours: k` keeps each item's k strongest weights
+(ItemNeighbours), so the model holds num_items·k of them, not num_items² (456 MB at 10K items).
 """
+
+import dataclasses
+from typing import Optional
 
 import numpy as np
 import scipy.sparse
@@ -38,3 +42,31 @@ def fit_ease(seen_splits: np.ndarray, seen_items: np.ndarray, num_items: int,
     weights = -inverse / np.diag(inverse)
     weights[np.diag_indices(num_items)] = 0.0
     return weights.astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class ItemNeighbours:
+    """Row j of an item-item matrix cut to its k largest-magnitude weights: what rating item j
+    says about items indices[j] (ascending), by weights[j]. Without indices the rows are
+    whole: weights is the matrix."""
+
+    weights: np.ndarray  # [num_items, k] float32
+    indices: Optional[np.ndarray] = None  # [num_items, k] int32
+
+    def dense(self) -> np.ndarray:
+        """The [num_items, num_items] matrix with every weight not kept zero."""
+        if self.indices is None:
+            return self.weights
+        matrix = np.zeros((len(self.weights),) * 2, np.float32)
+        np.put_along_axis(matrix, self.indices, self.weights, axis=1)
+        return matrix
+
+
+def strongest_neighbours(weights: np.ndarray, k: int) -> ItemNeighbours:
+    """Each row's k weights of largest magnitude (whole rows when k is 0 or ≥ the row)."""
+    if k <= 0 or k >= weights.shape[1]:
+        return ItemNeighbours(weights.astype(np.float32))
+    indices = np.argpartition(-np.abs(weights), k - 1, axis=1)[:, :k]
+    indices.sort(axis=1)
+    return ItemNeighbours(np.take_along_axis(weights, indices, axis=1).astype(np.float32),
+                          indices.astype(np.int32))

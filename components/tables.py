@@ -2,7 +2,8 @@
 
 rating(u, i) = global_bias + user_biases[u] + item_biases[i] + ⟨user_vectors[u], item_vectors[i]⟩
 rank(u, ·)   = ⟨rank_user_vectors[u], rank_item_vectors⟩ + item_rank_biases
-               + Σ_{j rated by u} item_item[j, ·]   (when there is an item-item matrix)
+               + Σ_{j rated by u} item_item[j, ·]   (when there is an item-item matrix; each
+                                                     row holds j's strongest neighbours)
 The rank vectors default to the rating vectors; WALS fits them separately (implicit regime).
 Popularity, content and WALS are exactly this; the hybrid also serves features through its
 towers, and exports its known users' and items' tower outputs as these tables.
@@ -15,6 +16,7 @@ import numpy as np
 
 from components import features as F
 from components.catalog import Catalog
+from components.item_item import ItemNeighbours
 
 DEMOGRAPHICS = (F.AGE_BUCKET, F.GENDER_INDEX, F.OCCUPATION_INDEX)
 
@@ -32,7 +34,7 @@ class TableModel:
     # Item biases of the ranking for users the model never saw (default: item_rank_biases).
     cold_item_rank_biases: Optional[np.ndarray] = None  # [num_items]
     # Known users' rank scores add the rows of the items they rated (components/item_item.py).
-    item_item: Optional[np.ndarray] = None  # [num_items, num_items]
+    item_item: Optional[ItemNeighbours] = None
     # For a hybrid, whose towers also rate: the tables' share of the served rating of known
     # (user, item) pairs; the towers get the rest, and every pair with an unknown id.
     table_rating_share: float = 1.0

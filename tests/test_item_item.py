@@ -1,9 +1,10 @@
-"""EASE's closed form against the ridge regression it solves, column by column."""
+"""EASE's closed form against the ridge regression it solves, column by column, and the
+strongest-neighbour rows that are served."""
 
 import numpy as np
 import pytest
 
-from components.item_item import fit_ease
+from components.item_item import fit_ease, strongest_neighbours
 from components.trainer import TrainingConfig
 
 
@@ -45,3 +46,41 @@ def test_bad_settings_are_refused():
         fit_ease(*_csr([[0]]), 1, regularization=0.0)
     with pytest.raises(ValueError, match="item_item_weight"):
         TrainingConfig(item_item_weight=1.0)
+    with pytest.raises(ValueError, match="item_item_neighbours"):
+        TrainingConfig(item_item_neighbours=-1)
+
+
+def test_each_row_keeps_its_k_weights_of_largest_magnitude_by_ascending_index():
+    weights = np.array([[0.0, 0.5, -0.9, 0.1],
+                        [0.3, 0.0, -0.05, 0.6],
+                        [-0.4, 0.1, 0.0, 0.35],
+                        [0.15, 0.1, 0.7, 0.0]], np.float32)
+    kept = strongest_neighbours(weights, 2)
+    np.testing.assert_array_equal(kept.indices, [[1, 2], [0, 3], [0, 3], [0, 2]])
+    np.testing.assert_array_equal(kept.dense(), np.where(np.abs(weights) >= 0.15, weights, 0))
+
+
+@pytest.mark.parametrize("k", [0, 5, 9])
+def test_k_of_zero_or_of_the_whole_row_keeps_the_matrix_whole(k):
+    weights = np.random.default_rng(1).standard_normal((5, 5)).astype(np.float32)
+    kept = strongest_neighbours(weights, k)
+    assert kept.indices is None
+    np.testing.assert_array_equal(kept.dense(), weights)
+
+
+def test_served_scores_sum_the_kept_rows_of_each_users_rated_items():
+    import tensorflow as tf
+
+    from components.export import neighbour_rows_sum, whole_rows_sum
+
+    rng = np.random.default_rng(2)
+    weights = rng.standard_normal((9, 9)).astype(np.float32)
+    rated = [[0, 4, 8], [], [3], [1, 2, 5, 6, 7]]
+    seen = tf.ragged.constant(rated, dtype=tf.int64)
+    for k in (0, 3):
+        kept = strongest_neighbours(weights, k)
+        expected = np.stack([kept.dense()[items].sum(axis=0) for items in rated])
+        scores = (whole_rows_sum(seen, tf.constant(kept.weights)) if kept.indices is None else
+                  neighbour_rows_sum(seen, tf.constant(kept.indices), tf.constant(kept.weights),
+                                     9))
+        np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-6)
