@@ -9,7 +9,7 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-quality replay clean
+.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-item-item bench-quality replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
@@ -19,6 +19,7 @@ help:
 	@echo "make airflow - a local Airflow (standalone, http://localhost:8080) running the DAG daily"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
 	@echo "make bench-scale - the pipeline on synthetic MovieLens-1M and -10M shapes (ARGS=--sizes 1m)"
+	@echo "make bench-item-item - recommend's item-item term, whole rows against k neighbours"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
 	@echo "make lint   - ruff"
@@ -68,6 +69,9 @@ bench: setup data
 
 bench-scale: setup
 	$(BIN)/python -m bench.scale_bench $(ARGS)
+
+bench-item-item: setup
+	$(BIN)/python -m bench.item_item_latency $(ARGS)
 
 bench-quality: setup data
 	$(BIN)/python -m bench.quality_bench --data $(DATA) $(ARGS)

@@ -1,0 +1,64 @@
+"""`recommend`'s item-item term alone, whole rows against each item's k strongest neighbours,
+at a catalog's shape: the served functions of components/export.py on random weights and
+random histories of the given mean length (timing does not depend on the values).
+
+Usage: python -m bench.item_item_latency [--items 10677] [--rated 143] [--k 256]
+"""
+
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+CALLS = 30
+USERS = 943
+
+
+def _milliseconds(function, *args) -> float:
+    function(*args)
+    times = []
+    for _ in range(CALLS):
+        start = time.perf_counter()
+        function(*args).numpy()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+def measure(items: int, rated: int, k: int, seed: int = 0) -> dict:
+    """Median milliseconds for one user and for 943 users, each way."""
+    import tensorflow as tf
+
+    from components.export import neighbour_rows_sum, whole_rows_sum
+    from components.item_item import strongest_neighbours
+
+    rng = np.random.default_rng(seed)
+    weights = rng.standard_normal((items, items), dtype=np.float32)
+    kept = strongest_neighbours(weights, k)
+    lengths = rng.poisson(rated, USERS)
+    histories = tf.RaggedTensor.from_row_lengths(
+        rng.integers(0, items, lengths.sum()), lengths)
+    matrix = tf.Variable(weights, trainable=False)
+    indices = tf.Variable(kept.indices, trainable=False)
+    kept_weights = tf.Variable(kept.weights, trainable=False)
+    whole = tf.function(lambda seen: whole_rows_sum(seen, matrix))
+    neighbours = tf.function(lambda seen: neighbour_rows_sum(seen, indices, kept_weights, items))
+    return {f"{name} {users}": _milliseconds(function, histories[:users])
+            for name, function in (("whole rows", whole), (f"k={k}", neighbours))
+            for users in (1, USERS)}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=10677)
+    parser.add_argument("--rated", type=int, default=143)
+    parser.add_argument("--k", type=int, default=256)
+    args = parser.parse_args(argv)
+    for label, ms in measure(args.items, args.rated, args.k).items():
+        print(f"{args.items} items, {args.rated} rated: {label} users {ms:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
