@@ -129,3 +129,16 @@ def test_a_folder_per_split_counts_each_split_against_its_own_ratings_file():
     assert split_uris_by_ratings_file(properties, examples) == {
         "/data/train/ratings.csv": ["/out/examples/1/Split-train"],
         "/data/eval/ratings.csv": ["/out/examples/1/Split-eval"]}
+
+
+def test_a_file_that_ends_inside_a_record_is_refused(tmp_path):
+    import gzip
+
+    split = _write_examples(tmp_path / "Split-train", [2])
+    [path] = tf.io.gfile.glob(f"{split}/*.gz")
+    with gzip.open(path) as handle:
+        records = handle.read()
+    with gzip.open(path, "wb") as handle:
+        handle.write(records[:-3])
+    with pytest.raises(ValueError, match="ends inside a record"):
+        count_examples(split)
