@@ -36,17 +36,14 @@ class ExamplesLostError(RuntimeError):
 def count_rows(path: str) -> int:
     """Data rows of a CSV file as ExampleGen reads it: lines after the header that hold
     something other than whitespace."""
-    rows, tail, first = 0, b"", True
+    rows, tail = 0, b""
     with tf.io.gfile.GFile(path, "rb") as handle:
+        handle.readline()
         while chunk := handle.read(_CHUNK_BYTES):
             lines = (tail + chunk).split(b"\n")
             tail = lines.pop()
-            if first and lines:
-                lines, first = lines[1:], False
             rows += sum(1 for line in lines if line.strip())
-    if tail.strip() and not first:
-        rows += 1
-    return rows
+    return rows + bool(tail.strip())
 
 
 def _records_in(path: str) -> int:

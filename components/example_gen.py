@@ -147,12 +147,17 @@ class _JoinFeatures(beam.DoFn):
         yield joined(rating, user, item).SerializeToString(deterministic=True)
 
 
+def ratings_path(exec_properties: Dict[str, Any], split_pattern: str) -> str:
+    """The ratings file an input split's pattern names in the raw data folder."""
+    return os.path.join(exec_properties[INPUT_BASE_KEY], split_pattern)
+
+
 class JoinRatingsWithFeatures(beam.PTransform):
     """Reads a raw data folder's ratings and side tables and emits joined tf.Examples."""
 
     def __init__(self, exec_properties: Dict[str, Any], split_pattern: str):
         super().__init__()
-        self._ratings_path = os.path.join(exec_properties[INPUT_BASE_KEY], split_pattern)
+        self._ratings_path = ratings_path(exec_properties, split_pattern)
         self._folder = os.path.dirname(self._ratings_path)
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
@@ -180,8 +185,7 @@ def split_uris_by_ratings_file(exec_properties: Dict[str, Any], examples: Artifa
     proto_utils.json_to_proto(exec_properties[INPUT_CONFIG_KEY], input_config)
     proto_utils.json_to_proto(exec_properties[OUTPUT_CONFIG_KEY], output_config)
     names = example_gen_utils.generate_output_split_names(input_config, output_config)
-    paths = [os.path.join(exec_properties[INPUT_BASE_KEY], split.pattern)
-             for split in input_config.splits]
+    paths = [ratings_path(exec_properties, split.pattern) for split in input_config.splits]
     uris = [artifact_utils.get_split_uri([examples], name) for name in names]
     if output_config.split_config.splits:
         return {paths[0]: uris}

@@ -49,7 +49,7 @@ def neighbour_rows_sum(seen: tf.RaggedTensor, neighbours: tf.Tensor, weights: tf
                        num_items: int) -> tf.Tensor:
     """[users, items]: Σ over each user's rated items j of weights[j] at neighbours[j]: one
     weighted count over |rated|·k cells (faster than whole rows where k ≪ num_items: at
-    10,677 items and k 256, 943 users 430 → 150 ms)."""
+    10,677 items and k 256, 943 users 407 → 148 ms, `make bench-item-item`)."""
     rated = seen.flat_values
     users = tf.cast(seen.nrows(), tf.int32)
     cells = tf.cast(seen.value_rowids(), tf.int32)[:, None] * num_items + tf.gather(
