@@ -9,7 +9,7 @@ ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-item-item bench-quality replay clean
+.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-example-gen bench-towers bench-item-item bench-quality replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
@@ -19,6 +19,8 @@ help:
 	@echo "make airflow - a local Airflow (standalone, http://localhost:8080) running the DAG daily"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
 	@echo "make bench-scale - the pipeline on synthetic MovieLens-1M and -10M shapes (ARGS=--sizes 1m)"
+	@echo "make bench-example-gen - ExampleGen alone (ARGS=--data DIR --mode multi_processing)"
+	@echo "make bench-towers - the towers' training step alone at 100K, 1M and 10M shapes (ARGS=--profile)"
 	@echo "make bench-item-item - recommend's item-item term, whole rows against k neighbours"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
@@ -69,6 +71,12 @@ bench: setup data
 
 bench-scale: setup
 	$(BIN)/python -m bench.scale_bench $(ARGS)
+
+bench-example-gen: setup data
+	$(BIN)/python -m bench.example_gen_bench $(ARGS)
+
+bench-towers: setup
+	$(BIN)/python -m bench.towers_step $(ARGS)
 
 bench-item-item: setup
 	$(BIN)/python -m bench.item_item_latency $(ARGS)

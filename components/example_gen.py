@@ -3,7 +3,9 @@
 The side tables (users.csv, items.csv) sit beside the ratings file that the input pattern
 matches and are broadcast as side inputs, so the join runs unchanged on Dataflow, Flink or
 Spark. Each user's rating count in the span becomes the `user_activity` slice. The executor
-then counts the examples written against the ratings read (components/example_count.py).
+writes the splits in the order they were read (TFX's executor shuffles them first, holding
+them all in memory), then counts the examples written against the ratings read
+(components/example_count.py).
 """
 
 import bisect
@@ -15,7 +17,9 @@ import tensorflow as tf
 from google.protobuf import any_pb2, wrappers_pb2
 from tfx.components import FileBasedExampleGen
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.example_gen import write_split
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.util import examples_utils
 from tfx.dsl.components.base import executor_spec
 from tfx.proto.example_gen_pb2 import CustomConfig, Input, Output
 from tfx.proto.range_config_pb2 import RangeConfig
@@ -24,9 +28,12 @@ from tfx.types.standard_component_specs import (
     EXAMPLES_KEY,
     INPUT_CONFIG_KEY,
     OUTPUT_CONFIG_KEY,
+    OUTPUT_DATA_FORMAT_KEY,
+    OUTPUT_FILE_FORMAT_KEY,
 )
 from tfx.utils import proto_utils
 
+from components import example_bytes
 from components import features as F
 from components.example_count import check_every_rating_written
 from data import raw_format as R
@@ -79,8 +86,8 @@ def item_part(item: R.Item) -> tf.train.Example:
 
 def joined(rating: R.Rating, user: tf.train.Example, item: tf.train.Example
            ) -> tf.train.Example:
-    """One rating with its user's and item's parts: merged protos, not rebuilt feature by
-    feature (the per-rating protobuf work was half of ExampleGen)."""
+    """One rating with its user's and item's parts, as a proto (the join itself assembles
+    bytes instead: _JoinFeatures)."""
     example = tf.train.Example()
     example.CopyFrom(user)
     example.MergeFrom(item)
@@ -119,15 +126,17 @@ def _read_table(pipeline: beam.Pipeline, path: str, label: str) -> beam.PCollect
 
 class _JoinFeatures(beam.DoFn):
     """Joins each rating with its user's and item's features; emits the serialized example
-    (deterministic bytes: the same ones ExampleGen's hash split keys on). Each user's and
-    item's part is built once per worker."""
+    (deterministic bytes: the ones ExampleGen's hash split keys on). Each user's and item's
+    features are serialized once per worker, each rating's bytes concatenated from them
+    (components/example_bytes.py)."""
 
     def __init__(self, ratings_path: str):
         self._ratings_path = ratings_path
 
     def setup(self):
-        self._users: Dict[str, tf.train.Example] = {}
-        self._items: Dict[str, tf.train.Example] = {}
+        self._users: Dict[str, List[example_bytes.Entry]] = {}
+        self._items: Dict[str, List[example_bytes.Entry]] = {}
+        self._ratings: Dict[float, List[example_bytes.Entry]] = {}
 
     def process(self, rating: R.Rating, users: Dict[str, R.User], items: Dict[str, R.Item],
                 counts: Dict[str, int]) -> Iterable[bytes]:
@@ -136,15 +145,29 @@ class _JoinFeatures(beam.DoFn):
             if rating.user_id not in users:
                 raise R.DataError(self._ratings_path, None, F.USER_ID,
                                   f"user {rating.user_id!r} is not in {R.USERS_FILE}")
-            user = self._users[rating.user_id] = user_part(users[rating.user_id],
-                                                           counts[rating.user_id])
+            user = self._users[rating.user_id] = example_bytes.entries(
+                user_part(users[rating.user_id], counts[rating.user_id]))
         item = self._items.get(rating.item_id)
         if item is None:
             if rating.item_id not in items:
                 raise R.DataError(self._ratings_path, None, F.ITEM_ID,
                                   f"item {rating.item_id!r} is not in {R.ITEMS_FILE}")
-            item = self._items[rating.item_id] = item_part(items[rating.item_id])
-        yield joined(rating, user, item).SerializeToString(deterministic=True)
+            item = self._items[rating.item_id] = example_bytes.entries(
+                item_part(items[rating.item_id]))
+        score = self._ratings.get(rating.rating)
+        if score is None:
+            example = tf.train.Example()
+            example.features.feature[F.RATING].float_list.value.append(rating.rating)
+            score = self._ratings[rating.rating] = example_bytes.entries(example)
+        yield example_bytes.example_bytes(
+            [*user, *item, *score, example_bytes.int64_entry(F.TIMESTAMP, rating.timestamp)])
+
+
+def _user_of_line(line: str) -> Iterable[str]:
+    """The user id of a ratings line, as parse_rating reads it; none for a blank line (a
+    malformed one is refused by the join's own parse)."""
+    if line.strip():
+        yield R.split_csv_line(line)[R.RATINGS_COLUMNS.index(F.USER_ID)].strip()
 
 
 def ratings_path(exec_properties: Dict[str, Any], split_pattern: str) -> str:
@@ -164,9 +187,14 @@ class JoinRatingsWithFeatures(beam.PTransform):
         ratings = _read_table(pipeline, self._ratings_path, "Ratings")
         users = _read_table(pipeline, os.path.join(self._folder, R.USERS_FILE), "Users")
         items = _read_table(pipeline, os.path.join(self._folder, R.ITEMS_FILE), "Items")
-        counts = (ratings
-                  | "UserOfRating" >> beam.Map(lambda r: (r.user_id, 1))
-                  | "CountPerUser" >> beam.CombinePerKey(sum))
+        # Counted from a second read of the file, not from `ratings`: a PCollection read by
+        # two stages is held whole between them by Beam's local runner (at 10M ratings, GBs),
+        # while the join then streams from the file.
+        counts = (pipeline
+                  | "ReadRatingUsers" >> beam.io.ReadFromText(self._ratings_path,
+                                                              skip_header_lines=1)
+                  | "UserOfRating" >> beam.FlatMap(_user_of_line)
+                  | "CountPerUser" >> beam.combiners.Count.PerElement())
         return (ratings
                 | "JoinFeatures" >> beam.ParDo(
                     _JoinFeatures(self._ratings_path),
@@ -200,8 +228,25 @@ class Executor(BaseExampleGenExecutor):
         return JoinRatingsWithFeatures
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:  # noqa: N802 - TFX API
-        super().Do(input_dict, output_dict, exec_properties)
+        """BaseExampleGenExecutor.Do, less its Reshuffle before writing: on Beam's local
+        runner a Reshuffle holds every serialized example in memory (with the parsed ratings,
+        the 10M run's 19.7 GB peak), and order is the Trainer's business (it sorts the
+        examples, then shuffles them every epoch)."""
+        input_config, output_config = Input(), Output()
+        proto_utils.json_to_proto(exec_properties[INPUT_CONFIG_KEY], input_config)
+        proto_utils.json_to_proto(exec_properties[OUTPUT_CONFIG_KEY], output_config)
         [examples] = output_dict[EXAMPLES_KEY]
+        examples.split_names = artifact_utils.encode_split_names(
+            example_gen_utils.generate_output_split_names(input_config, output_config))
+        with self._make_beam_pipeline() as pipeline:
+            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+                path = os.path.join(artifact_utils.get_split_uri([examples], name),
+                                    write_split.DEFAULT_FILE_NAME)
+                _ = split | f"WriteSplit[{name}]" >> beam.io.WriteToTFRecord(
+                    path, file_name_suffix=".gz")
+        examples_utils.set_payload_format(examples, exec_properties[OUTPUT_DATA_FORMAT_KEY])
+        examples_utils.set_file_format(examples, write_split.to_file_format_str(
+            exec_properties[OUTPUT_FILE_FORMAT_KEY]))
         check_every_rating_written(split_uris_by_ratings_file(exec_properties, examples))
 
 

@@ -195,6 +195,23 @@ class EpochTimes(tf.keras.callbacks.Callback):
         self.train_end = time.monotonic() - self._origin
 
 
+def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) -> HybridModel:
+    """The towers as configured, compiled with their optimizer, untrained."""
+    model = HybridModel(
+        vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
+                           config.rank_l2),
+        mean_rating=catalog.mean_rating, candidates=catalog.item_inputs(),
+        rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
+        retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else
+                   WeightedSquaresRetrieval(np.diff(catalog.seen_splits),
+                                            config.unobserved_weight, name="retrieval")),
+        history=((catalog.seen_splits, catalog.seen_items, catalog.seen_ratings)
+                 if config.user_history else None),
+        popularity=catalog.popularity)
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    return model
+
+
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, steps_per_epoch: int, evaluation: tf.data.Dataset,
                previous=None, ids=None):
@@ -209,18 +226,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     tf.keras.utils.set_random_seed(config.seed)
     strategy = distribution_strategy(config)
     with strategy.scope():
-        model = HybridModel(
-            vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
-                               config.rank_l2),
-            mean_rating=catalog.mean_rating, candidates=items,
-            rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
-            retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else
-                       WeightedSquaresRetrieval(np.diff(catalog.seen_splits),
-                                                config.unobserved_weight, name="retrieval")),
-            history=((catalog.seen_splits, catalog.seen_items, catalog.seen_ratings)
-                     if config.user_history else None),
-            popularity=catalog.popularity)
-        model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+        model = hybrid_model(config, vocab, catalog)
         # Every variable, the optimizer's too, exists before fit traces the step: a first trace
         # that creates variables is traced again without them (~3 s of each Trainer run).
         for features, _ in train.take(1):

@@ -66,7 +66,7 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
         ])])
 
 
-def _example_splits(config: PipelineConfig):
+def example_splits(config: PipelineConfig):
     """ExampleGen's input/output configs: a hash split, or one raw folder per split."""
     names = [name for name, _ in config.split_buckets]
     if config.presplit:
@@ -122,7 +122,7 @@ def create_span_pipeline(config: PipelineConfig, code_version: str, span: int) -
     example_gen = create_example_gen(
         input_base=config.data_dir, code_version=code_version,
         range_config=RangeConfig(static_range=StaticRange(
-            start_span_number=span, end_span_number=span)), **_example_splits(config))
+            start_span_number=span, end_span_number=span)), **example_splits(config))
     return _pipeline(config, [example_gen])
 
 
@@ -133,7 +133,7 @@ def create_pipeline(config: PipelineConfig, code_version: str,
     V2): spans then train on the latest span alone, with the analyzer cache and the warm start,
     and drift is measured against the latest statistics, stopped span or not."""
     example_gen = create_example_gen(
-        input_base=config.data_dir, code_version=code_version, **_example_splits(config))
+        input_base=config.data_dir, code_version=code_version, **example_splits(config))
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=config.schema_file)
     example_validator = ExampleValidator(

@@ -202,6 +202,16 @@ def test_rating_and_ranking_parts_are_penalized_by_their_own_weights():
                                0.5 * (1 + 4 + 0 + 1) + 0.1 * (9 + 1))
 
 
+def test_each_parts_penalty_gradient_is_twice_its_weight_times_the_table():
+    from components.model import PartL2
+
+    weights = tf.Variable(tf.random.normal([5, 3], seed=1))
+    with tf.GradientTape() as tape:
+        penalty = PartL2(0.5, 0.1, split=2)(weights)
+    expected = weights.numpy() * 2.0 * np.array([0.5, 0.5, 0.1], np.float32)
+    np.testing.assert_array_equal(tape.gradient(penalty, weights).numpy(), expected)
+
+
 def test_rank_biases_start_at_log_popularity():
     popularity = np.arange(1, VOCAB.items, dtype=np.float32)
     popularity /= popularity.sum()
