@@ -183,6 +183,8 @@ def towers_alone(config) -> Optional[Dict[str, object]]:
     examples = standard_artifacts.Examples()
     examples.uri = stored.uri
     examples.split_names = stored.properties["split_names"].string_value
+    examples.set_string_custom_property(
+        "payload_format", stored.custom_properties["payload_format"].string_value)
     with tempfile.TemporaryDirectory() as scratch:
         run_fn(FnArgs(
             train_files=glob.glob(os.path.join(examples.uri, "Split-train", "*")),

@@ -10,6 +10,7 @@ Usage: python -m bench.towers_step [--shapes 100k,1m,10m] [--steps 40] [--profil
 import argparse
 import collections
 import glob
+import os
 import statistics
 import tempfile
 import time
@@ -135,6 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--profile", action="store_true", help="list the 15 costliest ops")
     args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # the profiler's session logs
     for name in args.shapes.split(","):
         report = measure(SHAPES[name], args.steps, profile=15 if args.profile else 0)
         users, items, ratings = SHAPES[name]
