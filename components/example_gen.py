@@ -232,14 +232,11 @@ class Executor(BaseExampleGenExecutor):
         runner a Reshuffle holds every serialized example in memory (with the parsed ratings,
         the 10M run's 19.7 GB peak), and order is the Trainer's business (it sorts the
         examples, then shuffles them every epoch)."""
-        input_config, output_config = Input(), Output()
-        proto_utils.json_to_proto(exec_properties[INPUT_CONFIG_KEY], input_config)
-        proto_utils.json_to_proto(exec_properties[OUTPUT_CONFIG_KEY], output_config)
         [examples] = output_dict[EXAMPLES_KEY]
-        examples.split_names = artifact_utils.encode_split_names(
-            example_gen_utils.generate_output_split_names(input_config, output_config))
         with self._make_beam_pipeline() as pipeline:
-            for name, split in self.GenerateExamplesByBeam(pipeline, exec_properties).items():
+            splits = self.GenerateExamplesByBeam(pipeline, exec_properties)
+            examples.split_names = artifact_utils.encode_split_names(list(splits))
+            for name, split in splits.items():
                 path = os.path.join(artifact_utils.get_split_uri([examples], name),
                                     write_split.DEFAULT_FILE_NAME)
                 _ = split | f"WriteSplit[{name}]" >> beam.io.WriteToTFRecord(
