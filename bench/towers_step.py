@@ -63,6 +63,7 @@ def _step(shape: Tuple[int, int, int], seed: int):
     """The Trainer's compiled train step at this shape, built and traced, and its batches."""
     import tensorflow as tf
 
+    from components.adam import create_slots
     from components.model import Vocabularies
     from components.trainer import TrainingConfig, hybrid_model
 
@@ -76,7 +77,7 @@ def _step(shape: Tuple[int, int, int], seed: int):
     model = hybrid_model(config, vocab, catalog)
     batches = [_batch(catalog, config.batch_size, rng) for _ in range(BATCHES)]
     model(batches[0][0])
-    model.optimizer.build(model.trainable_variables)
+    create_slots(model.optimizer, model.trainable_variables)
     step = tf.function(model.train_step, reduce_retracing=True)
     for batch in batches[:3]:
         step(batch)

@@ -23,6 +23,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
+from components.adam import create_slots, fused_adam
 from components.catalog import Catalog
 from components.tables import TableModel
 from components.warm_start import WarmStartReport, warm_start
@@ -127,9 +128,9 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=N
     report = warm_start(model.variables, previous[0], previous[1], ids) if previous else None
     epochs = (config.warm_start_epochs if report is not None and report.carried(WARM_ROWS)
               else config.epochs)
-    optimizer = tf.keras.optimizers.Adam(config.learning_rate)
+    optimizer = fused_adam(config.learning_rate)
     weights = [model.encoder, model.encoder_bias, model.decoder, model.decoder_bias]
-    optimizer.build(weights)  # so the step is traced once, creating no variables
+    create_slots(optimizer, weights)
     raters, ratings = _rated_by(catalog)
     num_users = tf.constant(catalog.num_users, tf.int64)
 

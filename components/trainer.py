@@ -19,6 +19,7 @@ from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
 from components import features as F
+from components.adam import create_slots, fused_adam
 from components.catalog import Catalog, build_catalog
 from components.content import fit_content
 from components.export import RecommenderModule, export
@@ -208,7 +209,7 @@ def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) 
         history=((catalog.seen_splits, catalog.seen_items, catalog.seen_ratings)
                  if config.user_history else None),
         popularity=catalog.popularity)
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
+    model.compile(optimizer=fused_adam(config.learning_rate))
     return model
 
 
@@ -231,7 +232,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         # that creates variables is traced again without them (~3 s of each Trainer run).
         for features, _ in train.take(1):
             model(features)
-        model.optimizer.build(model.trainable_variables)
+        create_slots(model.optimizer, model.trainable_variables)
         epochs, report = config.epochs, None
         if previous is not None:
             report = warm_start(model.variables, previous[0], previous[1], ids)
