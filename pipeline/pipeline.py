@@ -7,7 +7,6 @@ import dataclasses
 
 import tensorflow_model_analysis as tfma
 from tfx.components import (
-    Evaluator,
     ExampleValidator,
     Pusher,
     StatisticsGen,
@@ -31,6 +30,7 @@ from tfx.types.channel import Channel
 from components import features as F
 from components.example_gen import create_example_gen
 from components.ranking_gate import RankingGate
+from components.rating_evaluator import Evaluator
 from components.transform import SCHEMA_FILE_KEY
 from components.validation_gate import ValidationGate
 from pipeline.config import EvaluationConfig, PipelineConfig
