@@ -129,3 +129,18 @@ def test_an_epochs_loss_is_the_same_whatever_its_batches():
     whole = float(model.loss(tf.sparse.from_dense(by_item), 0.5))
     assert epoch_loss(small) == pytest.approx(whole, rel=1e-5)
     assert epoch_loss(large) == pytest.approx(whole, rel=1e-5)
+
+
+def test_its_gradients_are_the_losss_to_the_bit():
+    """The step's gradients (the regularizer's part added by hand) are the tape's gradients
+    of loss(), the objective above, exactly."""
+    model = ItemAutoencoder(num_users=NUM_USERS, hidden=6, seed=3)
+    model.encoder_bias.assign(np.random.default_rng(2).normal(size=6).astype(np.float32))
+    batch = tf.sparse.from_dense(np.where(RATED, TASTE, 0).T[[3, 7, 7, 12]].astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = model.loss(batch, 0.5)
+    expected = tape.gradient(loss, model.weights)
+    for ours, theirs in zip(model.gradients(batch, 0.5), expected):
+        np.testing.assert_array_equal(tf.convert_to_tensor(ours).numpy(),
+                                      tf.convert_to_tensor(theirs).numpy())
+    assert len(model.variables) == 4
