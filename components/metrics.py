@@ -1,10 +1,14 @@
-"""The Evaluator's rating metrics, RMSE and MAE, from one pass over the examples.
+"""RMSE and MAE as TFMA metrics: the classes the eval config names.
+
+The Evaluator's executor (components/rating_evaluator.py) computes the same values a batch at a
+time; these classes are what TFMA itself computes for the config (`tfma.run_model_analysis`,
+TFX's own Evaluator executor, which the tests compare it with), and what TFMA resolves the
+thresholds' metric keys from.
 
 TFMA's MeanAbsoluteError and MeanSquaredError each run a generic label/prediction lookup per
-example and slice (~25 µs); with four slicings of 20K examples that was half the Evaluator's
-time. Here both metrics derive from one combiner of error sums whose lookup is the one our
-serving contract needs (the model's `prediction_key` output, a single rating per example).
-TFMA de-duplicates computations by key, so the sums are computed once for both metrics.
+example and slice (~25 µs); here both metrics derive from one combiner of error sums whose
+lookup is the one our serving contract needs (the model's `prediction_key` output, a single
+rating per example). TFMA de-duplicates computations by key, so the sums are computed once.
 """
 
 import dataclasses
