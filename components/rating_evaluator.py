@@ -189,6 +189,12 @@ class Executor(tfx_evaluator.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],  # noqa: N802 - TFX's name
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
+        if not exec_properties.get(keys.EVAL_CONFIG_KEY):
+            raise ValueError(f"{__name__} needs an eval_config (feature_slicing_spec is TFMA's "
+                             "deprecated form)")
+        if exec_properties.get(keys.MODULE_FILE_KEY) or exec_properties.get(keys.MODULE_PATH_KEY):
+            raise ValueError(f"{__name__} computes the metrics itself: a module_file's custom "
+                             "extractors or eval shared model would not be used")
         has_baseline = bool(input_dict.get(keys.BASELINE_MODEL_KEY))
         eval_config = tfma.EvalConfig()
         proto_utils.json_to_proto(exec_properties[keys.EVAL_CONFIG_KEY], eval_config)

@@ -147,3 +147,12 @@ def test_unsupported_config_is_named():
     config.slicing_specs.add(feature_values={"gender": "F"})
     with pytest.raises(ValueError, match="only feature_keys"):
         check_supported(config)
+
+
+def test_a_module_file_is_refused(tmp_path, examples):
+    """TFX's Evaluator would load custom extractors from it; this executor would not."""
+    with pytest.raises(ValueError, match="module_file"):
+        Executor().Do({keys.EXAMPLES_KEY: [examples], keys.MODEL_KEY: [_model(tmp_path, 0.0)]},
+                      {}, {keys.EVAL_CONFIG_KEY: proto_utils.proto_to_json(
+                          eval_config(EvaluationConfig())),
+                           keys.MODULE_FILE_KEY: "evaluator_module.py"})
