@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from apache_beam.utils import shared
 from tensorflow_model_analysis.evaluators import metrics_validator
 from tensorflow_model_analysis.metrics.metric_types import MetricKey
 from tensorflow_model_analysis.writers import eval_config_writer
@@ -42,7 +43,6 @@ from components.metrics import MAE_NAME, RMSE_NAME
 SUPPORTED_METRICS = {"ExampleCount": "example_count",
                      "RootMeanSquaredError": RMSE_NAME,
                      "MeanAbsoluteRatingError": MAE_NAME}
-SUMS = 3  # count, Σ|error|, Σ error², per model and slice
 BATCH = dict(min_batch_size=1024, max_batch_size=8192)
 OVERALL: Tuple = ()
 
@@ -57,8 +57,16 @@ def check_supported(eval_config: tfma.EvalConfig) -> None:
             if metric.class_name not in SUPPORTED_METRICS:
                 raise ValueError(f"metric {metric.class_name!r} is not computed by "
                                  f"{__name__} (supported: {sorted(SUPPORTED_METRICS)})")
-        if metrics_spec.HasField("binarize") or metrics_spec.HasField("aggregate"):
-            raise ValueError("binarized or aggregated metrics are not supported")
+            if metric.config:
+                raise ValueError(f"metric {metric.class_name!r}: a config is not supported")
+        if (metrics_spec.HasField("binarize") or metrics_spec.HasField("aggregate")
+                or metrics_spec.query_key):
+            raise ValueError("metrics spec: binarize, aggregate and query_key are not supported")
+        if metrics_spec.output_names or metrics_spec.example_weights.weighted:
+            raise ValueError("metrics spec: output names and example weights are not supported")
+    for option in ("min_slice_size", "compute_confidence_intervals"):
+        if eval_config.options.HasField(option) and getattr(eval_config.options, option).value:
+            raise ValueError(f"options.{option} is not supported")
     if eval_config.cross_slicing_specs:
         raise ValueError("cross slicing specs are not supported")
     for slicing in eval_config.slicing_specs:
@@ -67,11 +75,15 @@ def check_supported(eval_config: tfma.EvalConfig) -> None:
 
 
 def slice_features(eval_config: tfma.EvalConfig) -> List[Tuple[str, ...]]:
-    return [tuple(slicing.feature_keys) for slicing in eval_config.slicing_specs]
+    """Each slicing's features, once each; the overall slice alone where none is given (as
+    TFMA)."""
+    return list(dict.fromkeys(tuple(slicing.feature_keys)
+                              for slicing in eval_config.slicing_specs)) or [OVERALL]
 
 
 def _values(batch: pa.RecordBatch, name: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(example row, value) of every value of a feature in a batch; absent → no pairs."""
+    """(example row, value) of every value of a feature in a batch, bytes as text (as TFMA
+    slices); absent → no pairs."""
     if name not in batch.schema.names:
         return np.zeros(0, np.int64), np.zeros(0, object)
     column = batch.column(name)
@@ -92,33 +104,48 @@ def _slice_rows(batch: pa.RecordBatch, features: Tuple[str, ...]
         crossed = []
         for key, key_rows in keyed:
             inside = np.isin(rows, key_rows)
-            for value in np.unique(values[inside]):
-                crossed.append((key + ((name, value),), rows[inside & (values == value)]))
+            # Python scalars (TFMA serializes int, float, str and bytes), each example once.
+            for value in np.unique(values[inside]).tolist():
+                crossed.append((key + ((name, value),),
+                                np.unique(rows[inside & (values == value)])))
         keyed = crossed
-    return keyed
+    # TFMA's slice keys list their columns in sorted order.
+    return [(tuple(sorted(key)), rows) for key, rows in keyed]
+
+
+class _Signatures:
+    """The models' signatures by model name, in an object Beam's Shared can hold."""
+
+    def __init__(self, by_model):
+        self.by_model = by_model
 
 
 class _ErrorSumsPerSlice(beam.DoFn):
-    """A batch of serialized examples → ((slice key, model name), [count, Σ|e|, Σe²])."""
+    """A batch of serialized examples → ((slice key, model name), [examples, examples with a
+    prediction and a label, Σ|error|, Σ error²]) per slice."""
 
     def __init__(self, models: Dict[str, Tuple[str, str, str, str]],
                  slicings: List[Tuple[str, ...]]):
         """models: name → (SavedModel path, signature, label key, prediction key)."""
         self._models = models
         self._slicings = slicings
-        self._signatures = {}
+        # One copy of the models per worker process, whatever its threads (as TFMA shares).
+        self._shared = shared.Shared()
+        self._loaded = None
         self._decoder = None
 
     def setup(self):
         self._decoder = example_coder.ExamplesToRecordBatchDecoder()
-        self._signatures = {name: tf.saved_model.load(path).signatures[signature]
-                            for name, (path, signature, _, _) in self._models.items()}
+        self._loaded = self._shared.acquire(lambda: _Signatures(
+            {name: tf.saved_model.load(path).signatures[signature]
+             for name, (path, signature, _, _) in self._models.items()}))
 
     def process(self, serialized: List[bytes]):
         batch = self._decoder.DecodeBatch(serialized)
         for name, (_, _, label_key, prediction_key) in self._models.items():
             labels = self._single_values(batch, label_key, f"label {label_key!r}")
-            predicted = self._signatures[name](examples=tf.constant(serialized))[prediction_key]
+            predicted = self._loaded.by_model[name](
+                examples=tf.constant(serialized))[prediction_key]
             predicted = np.reshape(predicted.numpy(), [-1]).astype(np.float64)
             if predicted.shape != labels.shape:
                 raise ValueError(f"model {name!r}: {predicted.size} predictions "
@@ -127,10 +154,9 @@ class _ErrorSumsPerSlice(beam.DoFn):
             known = ~np.isnan(errors)
             for features in self._slicings:
                 for key, rows in _slice_rows(batch, features):
-                    rows = rows[known[rows]]
-                    error = errors[rows]
-                    yield (key, name), np.array(
-                        [rows.size, np.abs(error).sum(), np.square(error).sum()])
+                    error = errors[rows[known[rows]]]
+                    yield (key, name), np.array([rows.size, error.size, np.abs(error).sum(),
+                                                 np.square(error).sum()])
 
     @staticmethod
     def _single_values(batch: pa.RecordBatch, name: str, what: str) -> np.ndarray:
@@ -150,8 +176,8 @@ def _metrics(key: Tuple, sums_by_model: Dict[str, np.ndarray], names: List[str],
         return MetricKey(name=name, model_name=model, example_weighted=False, is_diff=is_diff)
 
     values = {}
-    for model, (count, absolute, squared) in sums_by_model.items():
-        computed = {"example_count": count,
+    for model, (examples, count, absolute, squared) in sums_by_model.items():
+        computed = {"example_count": examples,
                     RMSE_NAME: np.sqrt(squared / count) if count else np.nan,
                     MAE_NAME: absolute / count if count else np.nan}
         values.update({metric(model, name): float(computed[name]) for name in names})
@@ -189,6 +215,8 @@ class Executor(tfx_evaluator.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]],  # noqa: N802 - TFX's name
            output_dict: Dict[str, List[types.Artifact]], exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
+        if not input_dict.get(keys.MODEL_KEY):
+            raise ValueError(f"{__name__} evaluates a model: none was given")
         if not exec_properties.get(keys.EVAL_CONFIG_KEY):
             raise ValueError(f"{__name__} needs an eval_config (feature_slicing_spec is TFMA's "
                              "deprecated form)")
@@ -227,11 +255,13 @@ class Executor(tfx_evaluator.Executor):
                         tfma.METRICS_KEY, tfma.PLOTS_KEY, tfma.ATTRIBUTIONS_KEY,
                         tfma.VALIDATIONS_KEY)},
                     eval_config=eval_config)])
-        self._bless(input_dict, output_dict, exec_properties, output_uri)
+        if tfma.metrics.metric_thresholds_from_metrics_specs(eval_config.metrics_specs,
+                                                             eval_config=eval_config):
+            self._bless(input_dict, output_dict, exec_properties, output_uri)
 
     @staticmethod
     def _bless(input_dict, output_dict, exec_properties, output_uri: str) -> None:
-        """The Evaluator's blessing, as TFX's executor writes it."""
+        """The Evaluator's blessing, as TFX's executor writes it (where thresholds are set)."""
         blessing = artifact_utils.get_single_instance(output_dict[keys.BLESSING_KEY])
         model = input_dict[keys.MODEL_KEY][0]
         blessing.set_string_custom_property(

@@ -14,7 +14,7 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs as keys
 from tfx.utils import proto_utils
 
-from components.rating_evaluator import Executor, check_supported
+from components.rating_evaluator import Executor, check_supported, slice_features
 from pipeline.config import EvaluationConfig
 from pipeline.pipeline import eval_config
 
@@ -25,20 +25,25 @@ EXAMPLES = 300
 class _RatingModel(tf.Module):
     """serving_default(examples) → {"rating"}: a rating from the item id, plus an offset."""
 
-    def __init__(self, offset: float):
+    def __init__(self, offset: float, nan_every: int = 0):
+        """nan_every: a NaN rating for every nan_every-th item (0: none)."""
         super().__init__()
         self._offset = offset
+        self._nan_every = nan_every
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
         item = tf.io.parse_example(examples, {"item": tf.io.FixedLenFeature([], tf.int64)})
-        return {"rating": 2.0 + tf.cast(item["item"] % 4, tf.float32) * 0.7 + self._offset}
+        rating = 2.0 + tf.cast(item["item"] % 4, tf.float32) * 0.7 + self._offset
+        if self._nan_every:
+            rating = tf.where(item["item"] % self._nan_every == 0, np.nan, rating)
+        return {"rating": rating}
 
 
-def _model(folder, offset: float):
+def _model(folder, offset: float, nan_every: int = 0):
     model = standard_artifacts.Model()
     model.uri = str(folder)
-    module = _RatingModel(offset)
+    module = _RatingModel(offset, nan_every)
     tf.saved_model.save(module, os.path.join(model.uri, "Format-Serving"),
                         signatures={"serving_default": module.serve})
     return model
@@ -47,14 +52,17 @@ def _model(folder, offset: float):
 def _example(index: int) -> bytes:
     rating = np.clip(np.round(2.0 + index % 4 * 0.7 + RNG.normal(0, 0.6)), 1, 5)
     features = {"rating": [int(rating)], "item": [index],
-                "age_group": [RNG.choice([b"18-24", b"25-34", b"35-44"])]}
+                "age_group": [RNG.choice([b"18-24", b"25-34", b"35-44"])],
+                "year": [int(RNG.integers(1990, 1993))],
+                # A repeated value (TFMA slices the example once under it), some examples none.
+                "genres": list(RNG.choice([b"Drama", b"Comedy", b"War"], index % 3))}
     if index % 7:  # some examples lack a slice feature: TFMA leaves them out of its slices
         features["gender"] = [RNG.choice([b"F", b"M"])]
     return tf.train.Example(features=tf.train.Features(feature={
         name: (tf.train.Feature(int64_list=tf.train.Int64List(value=values))
                if isinstance(values[0], int) else
                tf.train.Feature(bytes_list=tf.train.BytesList(value=values)))
-        for name, values in features.items()})).SerializeToString()
+        for name, values in features.items() if values})).SerializeToString()
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +79,7 @@ def examples(tmp_path_factory):
 
 
 def _evaluate(executor, folder, examples, model, baseline=None, config=None):
+    """(metrics by slice, validation result, blessing files, blessed property)."""
     evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
     evaluation.uri, blessing.uri = str(folder / "evaluation"), str(folder / "blessing")
     os.makedirs(evaluation.uri)
@@ -109,18 +118,39 @@ def test_same_results_as_tfma(tmp_path, examples, candidate_offset, baseline_off
                                                            baseline_offset)
     ours = _evaluate(Executor(), tmp_path / "ours", examples, model, baseline)
     tfmas = _evaluate(tfx_evaluator.Executor(), tmp_path / "tfma", examples, model, baseline)
-    metrics, tfma_metrics = ours[0], tfmas[0]
-    assert set(metrics) == set(tfma_metrics)
-    assert len(metrics) == 1 + 2 + 3  # overall, gender F/M, three age groups
-    for slice_key, values in tfma_metrics.items():
-        assert set(metrics[slice_key]) == set(values)
-        for name, value in values.items():
-            assert metrics[slice_key][name]["doubleValue"] == pytest.approx(
-                value["doubleValue"], abs=1e-9), (slice_key, name)
-    assert ours[1:] == tfmas[1:]
+    _assert_same(ours, tfmas)
+    assert len(ours[0]) == 1 + 2 + 3  # overall, gender F/M, three age groups
     assert ours[1].validation_ok is blessed
     assert bool(ours[1].metric_validations_per_slice) is not blessed
     assert ours[2] == ["BLESSED" if blessed else "NOT_BLESSED"]
+
+
+def _assert_same(ours, tfmas):
+    assert set(ours[0]) == set(tfmas[0])
+    for slice_key, values in tfmas[0].items():
+        assert set(ours[0][slice_key]) == set(values)
+        for name, value in values.items():
+            assert ours[0][slice_key][name]["doubleValue"] == pytest.approx(
+                value["doubleValue"], abs=1e-9, nan_ok=True), (slice_key, name)
+    assert ours[1:] == tfmas[1:]
+
+
+def test_same_results_as_tfma_for_other_slicings_and_nan_ratings(tmp_path, examples):
+    """An int feature, a multivalent one with repeats, a crossing listed out of order, and a
+    model that rates some examples NaN: counted as examples, left out of RMSE and MAE."""
+    config = eval_config(EvaluationConfig())
+    for features in (["year"], ["genres"], ["gender", "age_group"]):
+        config.slicing_specs.add(feature_keys=features)
+    model = _model(tmp_path / "candidate", 0.0, nan_every=5)
+    baseline = _model(tmp_path / "baseline", 0.2)
+    ours = _evaluate(Executor(), tmp_path / "ours", examples, model, baseline, config)
+    tfmas = _evaluate(tfx_evaluator.Executor(), tmp_path / "tfma", examples, model, baseline,
+                      config)
+    _assert_same(ours, tfmas)
+    assert (("age_group", "18-24"), ("gender", "F")) in ours[0]
+    assert (("year", 1991),) in ours[0]
+    overall = ours[0][()]
+    assert overall["example_count"]["doubleValue"] == EXAMPLES
 
 
 def test_missing_label_is_an_error(tmp_path):
@@ -156,3 +186,14 @@ def test_a_module_file_is_refused(tmp_path, examples):
                       {}, {keys.EVAL_CONFIG_KEY: proto_utils.proto_to_json(
                           eval_config(EvaluationConfig())),
                            keys.MODULE_FILE_KEY: "evaluator_module.py"})
+
+
+def test_slicings_are_taken_once_and_default_to_overall():
+    config = eval_config(EvaluationConfig())
+    config.slicing_specs.add(feature_keys=["gender"])
+    assert slice_features(config) == [(), ("gender",), ("age_group",), ("user_activity",)]
+    assert slice_features(tfma.EvalConfig()) == [()]
+    config = eval_config(EvaluationConfig())
+    config.metrics_specs[0].query_key = "user_id"
+    with pytest.raises(ValueError, match="query_key"):
+        check_supported(config)
