@@ -9,8 +9,9 @@ validation (`metrics_validator`), the Evaluator's blessing — so `tfma.load_eva
 `tfma.load_validation_result` and the release gate read them as before.
 
 It computes what `pipeline.pipeline.eval_config` configures: ExampleCount and
-`components.metrics`' RMSE and MAE, unweighted, over slices by single features; an eval config
-asking for anything else is rejected by name.
+`components.metrics`' RMSE and MAE, unweighted, over slices by feature keys (sliced as TFMA
+slices them: one or several features, string, int or multivalent); an eval config asking for
+anything else is rejected by name.
 """
 
 import os
