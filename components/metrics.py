@@ -31,6 +31,14 @@ class ErrorSums:
     absolute: float = 0.0
     squared: float = 0.0
 
+    def mean(self, metric_name: str) -> float:
+        """RMSE_NAME or MAE_NAME of these sums; NaN over no ratings."""
+        if not self.count:
+            return float("nan")
+        if metric_name == RMSE_NAME:
+            return math.sqrt(self.squared / self.count)
+        return self.absolute / self.count
+
 
 class _ErrorSumsCombiner(beam.CombineFn):
     """Σ 1, Σ |prediction − label| and Σ (prediction − label)² of one model's ratings."""
@@ -78,7 +86,7 @@ class _ErrorSumsCombiner(beam.CombineFn):
         return {self._key: sums}
 
 
-def _computations(metric_name: str, mean):
+def _computations(metric_name: str):
     """The shared sums (de-duplicated across metrics by their key) and metric_name from them."""
 
     def computations(name=None, eval_config=None, model_name="", output_name="",
@@ -96,8 +104,7 @@ def _computations(metric_name: str, mean):
                 sums_key, eval_config and model_util.get_model_spec(eval_config, model_name)))
 
         def result(metrics):
-            totals = metrics[sums_key]
-            return {key: mean(totals) if totals.count else float("nan")}
+            return {key: metrics[sums_key].mean(metric_name)}
 
         return [sums, metric_types.DerivedMetricComputation(keys=[key], result=result)]
 
@@ -109,7 +116,7 @@ class RootMeanSquaredError(metric_types.Metric):
 
     def __init__(self, name: str = RMSE_NAME):
         super().__init__(metric_util.merge_per_key_computations(_computations(
-            RMSE_NAME, lambda sums: math.sqrt(sums.squared / sums.count))), name=name)
+            RMSE_NAME)), name=name)
 
 
 class MeanAbsoluteRatingError(metric_types.Metric):
@@ -118,7 +125,7 @@ class MeanAbsoluteRatingError(metric_types.Metric):
 
     def __init__(self, name: str = MAE_NAME):
         super().__init__(metric_util.merge_per_key_computations(_computations(
-            MAE_NAME, lambda sums: sums.absolute / sums.count)), name=name)
+            MAE_NAME)), name=name)
 
 
 metric_types.register_metric(RootMeanSquaredError)

@@ -38,7 +38,7 @@ from tfx.types import standard_component_specs as keys
 from tfx.utils import io_utils, json_utils, path_utils, proto_utils
 from tfx_bsl.coders import example_coder
 
-from components.metrics import MAE_NAME, RMSE_NAME
+from components.metrics import MAE_NAME, RMSE_NAME, ErrorSums
 
 # The metric classes this executor computes, by the name TFMA reports each under.
 SUPPORTED_METRICS = {"ExampleCount": "example_count",
@@ -143,6 +143,8 @@ class _ErrorSumsPerSlice(beam.DoFn):
 
     def process(self, serialized: List[bytes]):
         batch = self._decoder.DecodeBatch(serialized)
+        slices = [sliced for features in self._slicings
+                  for sliced in _slice_rows(batch, features)]
         for name, (_, _, label_key, prediction_key) in self._models.items():
             labels = self._single_values(batch, label_key, f"label {label_key!r}")
             predicted = self._loaded.by_model[name](
@@ -153,11 +155,10 @@ class _ErrorSumsPerSlice(beam.DoFn):
                                  f"{prediction_key!r} for {labels.size} examples")
             errors = predicted - labels
             known = ~np.isnan(errors)
-            for features in self._slicings:
-                for key, rows in _slice_rows(batch, features):
-                    error = errors[rows[known[rows]]]
-                    yield (key, name), np.array([rows.size, error.size, np.abs(error).sum(),
-                                                 np.square(error).sum()])
+            for key, rows in slices:
+                error = errors[rows[known[rows]]]
+                yield (key, name), np.array([rows.size, error.size, np.abs(error).sum(),
+                                             np.square(error).sum()])
 
     @staticmethod
     def _single_values(batch: pa.RecordBatch, name: str, what: str) -> np.ndarray:
@@ -178,10 +179,9 @@ def _metrics(key: Tuple, sums_by_model: Dict[str, np.ndarray], names: List[str],
 
     values = {}
     for model, (examples, count, absolute, squared) in sums_by_model.items():
-        computed = {"example_count": examples,
-                    RMSE_NAME: np.sqrt(squared / count) if count else np.nan,
-                    MAE_NAME: absolute / count if count else np.nan}
-        values.update({metric(model, name): float(computed[name]) for name in names})
+        errors = ErrorSums(count, absolute, squared)
+        values.update({metric(model, name): float(examples) if name == "example_count" else
+                       errors.mean(name) for name in names})
     for model in sums_by_model if baseline else ():
         if model != baseline:
             values.update({metric(model, name, is_diff=True):
