@@ -8,6 +8,8 @@ import sys
 import time
 import warnings
 
+from pipeline import heap
+
 EXIT_DATA_ERROR = 2
 EXIT_ANOMALIES = 3
 EXIT_NO_MODEL = 4
@@ -341,13 +343,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     _quiet_environment(args.verbose)
-    from components.anomalies import DataAnomaliesError
-    from components.example_count import ExamplesLostError
-    from data.raw_format import DataError
-    from pipeline.config import load_config
-    from pipeline.history import RollbackError
-    from pipeline.lock import OutputLockedError
-    from pipeline.serving import NoModelError
+    with heap.long_lived():  # TensorFlow, TFX and Beam, through the pipeline's modules
+        from components.anomalies import DataAnomaliesError
+        from components.example_count import ExamplesLostError
+        from data.raw_format import DataError
+        from pipeline.config import load_config
+        from pipeline.history import RollbackError
+        from pipeline.lock import OutputLockedError
+        from pipeline.serving import NoModelError
 
     # Errors users can act on: one line, and an exit code of their own.
     exit_codes = ((DataError, EXIT_DATA_ERROR), (DataAnomaliesError, EXIT_ANOMALIES),
@@ -369,5 +372,10 @@ def main(argv=None) -> int:
         return EXIT_FAILED
 
 
+def console() -> None:
+    """The `recsys` command (pyproject's entry point): main() in a process of its own."""
+    heap.exit_uncollected(main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()
