@@ -146,9 +146,9 @@ def one_run(data_dir: str, config_file: str, output_dir: str) -> Dict[str, objec
 
 def _training_record(config) -> Optional[Dict[str, object]]:
     """The Trainer's record of the towers' epochs, with throughput: every epoch (the first
-    traces the step, the last evaluates; the first few share the cores with the autoencoder
-    and EASE, which fit beside them) and the steady state (the median of the epochs between
-    the first and the last that ran alone, or of all of those if none did); None for the
+    traces the step; the first few share the cores with the autoencoder and EASE, which fit
+    beside them) and the steady state (the median of the epochs after the first that ran
+    alone, or of all of those if none did); None for the
     models without towers (wals, content, popularity), which write none."""
     from components.trainer import TRAINING_FILE
     from pipeline.results import open_store
@@ -204,8 +204,8 @@ def towers_alone(config) -> Optional[Dict[str, object]]:
 def with_throughput(record: Dict[str, object]) -> Dict[str, object]:
     """The record with examples/s over every epoch and in the steady state."""
     epochs = record["epoch_seconds"]
-    # Neither the first (it traces the step) nor the last (it runs the evaluation pass).
-    middle = list(zip(epochs[1:-1], record["epoch_starts"][1:-1]))
+    # Not the first: it traces the step.
+    middle = list(zip(epochs[1:], record["epoch_starts"][1:]))
     alone = [seconds for seconds, start in middle if start >= record["blended_models_seconds"]]
     steady = alone or [seconds for seconds, _ in middle] or epochs[1:]
     return {**record,
@@ -321,12 +321,12 @@ def markdown(report) -> str:
         lines += ["", f"Hybrid towers' training, {training['examples']:,} examples, batch "
                       f"{training['batch_size']} (median over the runs)", "",
                   "| examples/s | measured | target | naive TFX |", "|---|---:|---:|---:|",
-                  "| in the pipeline, every epoch (the first traces the step, the last "
-                  "evaluates; the autoencoder and EASE fit beside them) | "
+                  "| in the pipeline, every epoch (the first traces the step; the "
+                  "autoencoder and EASE fit beside them) | "
                   f"{training['examples_per_second']:,.0f} | | "
                   f"{NAIVE_EXAMPLES_PER_SECOND:,} |",
-                  "| in the pipeline, steady state (median epoch between the first and the "
-                  "last; those after the autoencoder and EASE finished, where any were) | "
+                  "| in the pipeline, steady state (median epoch after the first; those "
+                  "after the autoencoder and EASE finished, where any were) | "
                   f"{training['steady_examples_per_second']:,.0f} | | |",
                   "| the towers alone, steady state (the Trainer again on the run's data with "
                   "the autoencoder and EASE off) | "

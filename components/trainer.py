@@ -176,8 +176,8 @@ def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
 
 class EpochTimes(tf.keras.callbacks.Callback):
     """When each training epoch started (seconds after `origin`, a time.monotonic()), how
-    many wall seconds it took (the first includes tracing the step, the last the evaluation
-    pass), and when training ended."""
+    many wall seconds it took (the first includes tracing the step), and when training
+    ended."""
 
     def __init__(self, origin: float):
         super().__init__()
@@ -214,8 +214,7 @@ def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) 
 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
-               train: tf.data.Dataset, steps_per_epoch: int, evaluation: tf.data.Dataset,
-               previous=None, ids=None):
+               train: tf.data.Dataset, steps_per_epoch: int, previous=None, ids=None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
     item-item model (ranking). train: endless batches, steps_per_epoch of them an epoch;
     previous: (weights, ids) of the model in service to warm-start from (load_previous); ids:
@@ -249,11 +248,10 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
         blended = beside.submit(fit_blended)
-        # Evaluated once, after the last epoch: each pass gathers every user's history.
+        # No evaluation pass here: the Evaluator scores the eval split, blend included.
         epoch_times = EpochTimes(origin)
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                            validation_data=evaluation,
-                            validation_freq=epochs, verbose=0, callbacks=[epoch_times])
+                            verbose=0, callbacks=[epoch_times])
         towers_seconds = time.monotonic() - origin
         (autoencoder, item_item), blended_seconds = blended.result()
     logging.info("Training history: %s", history.history)
@@ -372,14 +370,11 @@ def run_fn(fn_args: FnArgs) -> None:
     if config.model == "hybrid":
         previous = (load_previous(fn_args.base_model)
                     if config.warm_start and fn_args.base_model else None)
-        evaluation = _read(fn_args.data_accessor, fn_args.eval_files, transform_output)
-        laps.lap("load_previous_and_read_eval")
+        laps.lap("load_previous")
         fitted = fit_hybrid(
             config, vocab, catalog,
             train.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
             train.steps(config.batch_size),
-            # Training-sized batches: each row gathers its user's whole history.
-            evaluation.batches(config.batch_size),
             previous=previous,
             ids={name: transform_output.vocabulary_by_name(name)
                  for name in (F.USER_VOCAB, F.ITEM_VOCAB)})

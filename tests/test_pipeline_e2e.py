@@ -92,7 +92,7 @@ def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
     assert starts == sorted(starts) and len(starts) == 8 and starts[0] >= 0
     assert training["blended_models_seconds"] > 0  # the autoencoder and EASE, beside the towers
     assert list(training["phase_seconds"]) == [
-        "read", "catalog", "load_previous_and_read_eval", "fit", "export"]
+        "read", "catalog", "load_previous", "fit", "export"]
     assert training["phase_seconds"]["fit"] > training["setup_seconds"] + starts[-1]
     assert starts[-1] < training["train_end_seconds"] <= training["towers_seconds"]
 
