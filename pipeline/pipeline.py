@@ -5,6 +5,7 @@ Cloud extension (Vertex AI, BigQuery clients), ~4 s of every run's start for not
 
 import dataclasses
 
+import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx.components import (
     ExampleValidator,
@@ -134,7 +135,13 @@ def create_pipeline(config: PipelineConfig, code_version: str,
     and drift is measured against the latest statistics, stopped span or not."""
     example_gen = create_example_gen(
         input_base=config.data_dir, code_version=code_version, **example_splits(config))
-    statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"],
+        # Top values and unique counts from sketches in TFDV's combiner (as TFDV's in-memory
+        # path does) rather than a Beam count per feature value. Exact for every feature with
+        # fewer than 1,024 distinct values (the schema's domains); item ids' frequencies
+        # within 1/1,025 of the total, against the drift threshold of 0.02.
+        stats_options=tfdv.StatsOptions(use_sketch_based_topk_uniques=True))
     schema_gen = ImportSchemaGen(schema_file=config.schema_file)
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"])
