@@ -109,9 +109,12 @@ def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
     _quiet_environment(verbose=False)
     start = time.monotonic()
     with PeakMemory() as memory:
-        from pipeline import local_runner
-        from pipeline.config import load_config
-        from pipeline.results import latest_run_result
+        from pipeline import heap
+
+        with heap.long_lived():  # as `recsys run` imports them (pipeline/cli.py)
+            from pipeline import local_runner
+            from pipeline.config import load_config
+            from pipeline.results import latest_run_result
 
         config = load_config(config_file, data_dir=data_dir,
                              output_dir=output_dir).with_beam_args(beam_args)
