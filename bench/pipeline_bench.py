@@ -111,10 +111,10 @@ def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
     with PeakMemory() as memory:
         from pipeline import heap
 
-        with heap.long_lived():  # as `recsys run` imports them (pipeline/cli.py)
-            from pipeline import local_runner
+        with heap.long_lived(freeze=True):  # as `recsys run` does (pipeline/cli.py, main)
             from pipeline.config import load_config
-            from pipeline.results import latest_run_result
+        from pipeline import local_runner
+        from pipeline.results import latest_run_result
 
         config = load_config(config_file, data_dir=data_dir,
                              output_dir=output_dir).with_beam_args(beam_args)
@@ -191,7 +191,6 @@ def towers_alone(config) -> Optional[Dict[str, object]]:
     with tempfile.TemporaryDirectory() as scratch:
         run_fn(FnArgs(
             train_files=glob.glob(os.path.join(examples.uri, "Split-train", "*")),
-            eval_files=glob.glob(os.path.join(examples.uri, "Split-eval", "*")),
             transform_output=latest_artifact(store, "TransformGraph").uri,
             data_accessor=DataAccessor(
                 tf_dataset_factory=tfxio_utils.get_tf_dataset_factory_from_artifact(
@@ -210,7 +209,7 @@ def with_throughput(record: Dict[str, object]) -> Dict[str, object]:
     # Not the first: it traces the step.
     middle = list(zip(epochs[1:], record["epoch_starts"][1:]))
     alone = [seconds for seconds, start in middle if start >= record["blended_models_seconds"]]
-    steady = alone or [seconds for seconds, _ in middle] or epochs[1:]
+    steady = alone or [seconds for seconds, _ in middle]
     return {**record,
             "examples_per_second": record["examples"] * len(epochs) / sum(epochs),
             "steady_examples_per_second": (

@@ -340,10 +340,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
+def main(argv=None, own_process: bool = False) -> int:
+    """own_process: the `recsys` command (console), not a caller's process: the libraries'
+    objects are frozen once imported (pipeline/heap.py)."""
     args = _parser().parse_args(argv)
     _quiet_environment(args.verbose)
-    with heap.long_lived():  # TensorFlow, TFX and Beam, through the pipeline's modules
+    # TensorFlow, TFX and Beam, through the pipeline's modules (pipeline.config imports every
+    # TFX component).
+    with heap.long_lived(freeze=own_process):
         from components.anomalies import DataAnomaliesError
         from components.example_count import ExamplesLostError
         from data.raw_format import DataError
@@ -374,7 +378,7 @@ def main(argv=None) -> int:
 
 def console() -> None:
     """The `recsys` command (pyproject's entry point): main() in a process of its own."""
-    heap.exit_uncollected(main())
+    heap.exit_uncollected(main(own_process=True))
 
 
 if __name__ == "__main__":

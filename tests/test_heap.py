@@ -1,4 +1,4 @@
-"""The collector settings of a `recsys` process (pipeline/heap.py)."""
+"""The collector settings of a `recsys` process (pipeline/heap.py, pipeline/cli.py)."""
 
 import gc
 import importlib.metadata
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pipeline import heap
+from pipeline import cli, heap
 
 
 @pytest.fixture
@@ -26,29 +26,31 @@ def _new_module(tmp_path, monkeypatch, name: str) -> str:
 
 def test_imports_run_uncollected_then_what_exists_is_frozen(tmp_path, monkeypatch, unfrozen):
     name = _new_module(tmp_path, monkeypatch, "heap_probe_module")
-    with heap.long_lived():
+    with heap.long_lived(freeze=True):
         assert not gc.isenabled()
         importlib.import_module(name)
     assert gc.isenabled()
-    assert gc.get_freeze_count() > 0
     # Frozen: no longer among the objects a collection walks.
     node_class = sys.modules[name].Node
     assert not any(obj is node_class for obj in gc.get_objects())
 
 
-def test_nothing_is_frozen_where_nothing_new_was_imported(unfrozen):
-    with heap.long_lived():
-        import json  # noqa: F401 - imported long before
-    assert gc.get_freeze_count() == 0
+def test_a_callers_process_is_not_frozen(tmp_path, monkeypatch, unfrozen):
+    name = _new_module(tmp_path, monkeypatch, "heap_probe_unfrozen")
+    with heap.long_lived(freeze=False):
+        assert not gc.isenabled()
+        importlib.import_module(name)
     assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    node_class = sys.modules[name].Node
+    assert any(obj is node_class for obj in gc.get_objects())
 
 
-def test_a_paused_collector_stays_paused(tmp_path, monkeypatch, unfrozen):
-    name = _new_module(tmp_path, monkeypatch, "heap_probe_paused")
+def test_a_paused_collector_stays_paused(unfrozen):
     gc.disable()
     try:
-        with heap.long_lived():
-            importlib.import_module(name)
+        with heap.long_lived(freeze=False):
+            pass
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -56,7 +58,7 @@ def test_a_paused_collector_stays_paused(tmp_path, monkeypatch, unfrozen):
 
 def test_the_collector_resumes_when_an_import_fails(unfrozen):
     with pytest.raises(ModuleNotFoundError):
-        with heap.long_lived():
+        with heap.long_lived(freeze=True):
             importlib.import_module("no_such_module_anywhere")
     assert gc.isenabled()
 
@@ -66,6 +68,20 @@ def test_exit_freezes_then_exits_with_the_code(unfrozen):
         heap.exit_uncollected(3)
     assert exited.value.code == 3
     assert gc.get_freeze_count() > 0
+
+
+def test_the_command_exits_with_mains_code_from_a_process_of_its_own(monkeypatch, unfrozen):
+    calls = []
+    monkeypatch.setattr(cli, "main", lambda **kwargs: calls.append(kwargs) or 5)
+    with pytest.raises(SystemExit) as exited:
+        cli.console()
+    assert exited.value.code == 5
+    assert calls == [{"own_process": True}]
+
+
+def test_in_process_callers_of_main_freeze_nothing(tmp_path, unfrozen):
+    assert cli.main(["history", "--output", str(tmp_path)]) in (0, cli.EXIT_NO_MODEL)
+    assert gc.get_freeze_count() == 0
 
 
 def test_the_recsys_command_is_the_console_entry_point():
