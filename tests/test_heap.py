@@ -24,26 +24,18 @@ def _new_module(tmp_path, monkeypatch, name: str) -> str:
     return name
 
 
-def test_imports_run_uncollected_then_what_exists_is_frozen(tmp_path, monkeypatch, unfrozen):
-    name = _new_module(tmp_path, monkeypatch, "heap_probe_module")
-    with heap.long_lived(freeze=True):
+@pytest.mark.parametrize("freeze", [True, False], ids=["own process", "caller's process"])
+def test_imports_run_uncollected_then_are_frozen_only_where_asked(
+        freeze, tmp_path, monkeypatch, unfrozen):
+    name = _new_module(tmp_path, monkeypatch, f"heap_probe_{freeze}")
+    with heap.long_lived(freeze=freeze):
         assert not gc.isenabled()
         importlib.import_module(name)
     assert gc.isenabled()
+    assert (gc.get_freeze_count() > 0) is freeze
     # Frozen: no longer among the objects a collection walks.
     node_class = sys.modules[name].Node
-    assert not any(obj is node_class for obj in gc.get_objects())
-
-
-def test_a_callers_process_is_not_frozen(tmp_path, monkeypatch, unfrozen):
-    name = _new_module(tmp_path, monkeypatch, "heap_probe_unfrozen")
-    with heap.long_lived(freeze=False):
-        assert not gc.isenabled()
-        importlib.import_module(name)
-    assert gc.isenabled()
-    assert gc.get_freeze_count() == 0
-    node_class = sys.modules[name].Node
-    assert any(obj is node_class for obj in gc.get_objects())
+    assert any(obj is node_class for obj in gc.get_objects()) is not freeze
 
 
 def test_a_paused_collector_stays_paused(unfrozen):
