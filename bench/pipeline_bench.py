@@ -207,9 +207,9 @@ def with_throughput(record: Dict[str, object]) -> Dict[str, object]:
     """The record with examples/s over every epoch and in the steady state."""
     epochs = record["epoch_seconds"]
     # Not the first: it traces the step.
-    middle = list(zip(epochs[1:], record["epoch_starts"][1:]))
-    alone = [seconds for seconds, start in middle if start >= record["blended_models_seconds"]]
-    steady = alone or [seconds for seconds, _ in middle]
+    after_first = list(zip(epochs[1:], record["epoch_starts"][1:]))
+    alone = [seconds for seconds, start in after_first if start >= record["blended_models_seconds"]]
+    steady = alone or [seconds for seconds, _ in after_first]
     return {**record,
             "examples_per_second": record["examples"] * len(epochs) / sum(epochs),
             "steady_examples_per_second": (
