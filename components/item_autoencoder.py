@@ -136,6 +136,7 @@ class FittedAutoencoder:
     tables: TableModel  # rating tables (no ranking of its own: the ranking fields are zeros)
     variables: List[tf.Variable]  # what an export saves for the next run's warm start
     warm_start: Optional[WarmStartReport]  # None for a cold start
+    epochs: int  # trained (epochs or warm_start_epochs)
 
 
 def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=None,
@@ -169,4 +170,4 @@ def fit_item_autoencoder(catalog: Catalog, config: AutoencoderConfig, previous=N
         user_biases=model.decoder_bias.numpy(), item_vectors=codes.numpy(),
         item_biases=np.zeros(catalog.num_items, np.float32),
         item_rank_biases=np.zeros(catalog.num_items, np.float32))
-    return FittedAutoencoder(tables, list(model.variables), report)
+    return FittedAutoencoder(tables, list(model.variables), report, epochs)

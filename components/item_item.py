@@ -19,15 +19,18 @@ import dataclasses
 from typing import Optional
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse
 
+GRAM_BLOCK = 1024  # Gramian rows per sparse product
 
 def fit_ease(seen_splits: np.ndarray, seen_items: np.ndarray, num_items: int,
-             regularization: float) -> np.ndarray:
-    """B [num_items, num_items], float32, zero diagonal, from each user's rated items.
+             regularization: float, scale: float = 1.0) -> np.ndarray:
+    """scale·B [num_items, num_items], float32, zero diagonal, from each user's rated items.
 
     seen_splits/seen_items: CSR rows of the users × items matrix (as in Catalog); each
-    (user, item) pair counts once, whatever its rating.
+    (user, item) pair counts once, whatever its rating. Holds one float64 and one float32
+    num_items² matrix at once (0.9 and 0.46 GB at 10K items): the Gramian is inverted in place.
     """
     if regularization <= 0:
         raise ValueError("regularization must be positive, or the Gramian can be singular")
@@ -36,12 +39,21 @@ def fit_ease(seen_splits: np.ndarray, seen_items: np.ndarray, num_items: int,
         shape=(len(seen_splits) - 1, num_items))
     interactions.sum_duplicates()
     interactions.data[:] = 1.0
-    gram = (interactions.T @ interactions).toarray()
+    # Row blocks of the Gramian: as one sparse product it is nearly dense, and its sparse form
+    # (12 bytes a cell) outweighs the dense one.
+    by_item = interactions.T.tocsr()
+    gram = np.empty((num_items, num_items))
+    for start in range(0, num_items, GRAM_BLOCK):
+        gram[start:start + GRAM_BLOCK] = (by_item[start:start + GRAM_BLOCK] @ interactions
+                                          ).toarray()
     gram[np.diag_indices(num_items)] += regularization
-    inverse = np.linalg.inv(gram)
-    weights = -inverse / np.diag(inverse)
+    # The Gramian is symmetric, so its transpose is the Fortran-ordered array that LAPACK
+    # factors and inverts without a copy; P is symmetric too.
+    inverse = scipy.linalg.inv(gram.T, overwrite_a=True, check_finite=False).T
+    weights = np.empty((num_items, num_items), np.float32)
+    np.divide(inverse, np.diag(inverse) / -scale, out=weights, casting="same_kind")
     weights[np.diag_indices(num_items)] = 0.0
-    return weights.astype(np.float32)
+    return weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +77,7 @@ class ItemNeighbours:
 def strongest_neighbours(weights: np.ndarray, k: int) -> ItemNeighbours:
     """Each row's k weights of largest magnitude (whole rows when k is 0 or ≥ the row)."""
     if k <= 0 or k >= weights.shape[1]:
-        return ItemNeighbours(weights.astype(np.float32))
+        return ItemNeighbours(np.asarray(weights, np.float32))
     indices = np.argpartition(-np.abs(weights), k - 1, axis=1)[:, :k]
     indices.sort(axis=1)
     return ItemNeighbours(np.take_along_axis(weights, indices, axis=1).astype(np.float32),

@@ -58,6 +58,14 @@ class TrainingConfig:
     # (carved from each protocol's training part, never its test part): RMSE on u1's,
     # NDCG@10 on the stratified and cold-start ones.
     epochs: int = 8
+    # A run's budget of examples seen: data too large for `epochs` within it trains fewer
+    # (at least one), each epoch being that many more steps. It does not bind on
+    # MovieLens-100K or -1M (8 epochs of 0.8M training examples are 6.4M); at -10M's shape it
+    # leaves 2 of 8 epochs, and the Trainer's time stops growing with the epochs' length
+    # (README, "Scale"). The same for the item autoencoder, whose step updates every user's
+    # rows whatever the data: 50 epochs of ratings are 40M at -1M's shape.
+    example_budget: int = 16_000_000
+    autoencoder_example_budget: int = 100_000_000
     # 2048: the validation slices' scores of 1024 (RMSE within 0.0003, both NDCGs higher) in
     # fewer, larger steps; 4096 lost 0.002–0.005 RMSE.
     batch_size: int = 2048
@@ -87,10 +95,13 @@ class TrainingConfig:
     # w = item_item_weight in [0, 1) (0: towers only) and λ = item_item_regularization.
     item_item_weight: float = 0.75
     item_item_regularization: float = 800.0
-    # Each item's strongest item-item weights served (0: all). 256 lost nothing on a validation
-    # slice of ML-100K's stratified protocol (NDCG@10 0.2813 whole, 0.2821 with 256, 0.2798
-    # with 128); it pays off where k ≪ num_items (README, "Scale").
-    item_item_neighbours: int = 0
+    # Each item's strongest item-item weights served (0: all), in catalogs of more than
+    # item_item_whole_rows_up_to items. 256 lost nothing on a validation slice of ML-100K's
+    # stratified protocol (NDCG@10 0.2813 whole, 0.2821 with 256, 0.2798 with 128); whole rows
+    # score as fast or faster up to 3,706 items and 2.8× slower at 10,677 (`make
+    # bench-item-item`), where they are also a 456 MB matrix in the model (README, "Scale").
+    item_item_neighbours: int = 256
+    item_item_whole_rows_up_to: int = 4096
     # Ratings of known (user, item) pairs: (1 − a)·towers + a·item autoencoder
     # (components/item_autoencoder.py) with a = autoencoder_share in [0, 1) (0: towers only).
     autoencoder_share: float = 0.4
@@ -123,15 +134,25 @@ class TrainingConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"training.{name} must be in [0, 1), "
                                  f"got {getattr(self, name)}")
+        for name in ("example_budget", "autoencoder_example_budget"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"training.{name} must be positive, got {getattr(self, name)}")
         if self.item_item_neighbours < 0:
             raise ValueError(f"training.item_item_neighbours must be ≥ 0 (0: all), "
                              f"got {self.item_item_neighbours}")
+        if self.item_item_whole_rows_up_to < 0:
+            raise ValueError(f"training.item_item_whole_rows_up_to must be ≥ 0, "
+                             f"got {self.item_item_whole_rows_up_to}")
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"training.distribution must be one of {DISTRIBUTIONS}, "
                              f"got {self.distribution!r}")
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"training.retrieval must be one of {', '.join(RETRIEVALS)}, "
                              f"got {self.retrieval!r}")
+
+    def served_neighbours(self, num_items: int) -> int:
+        """The item-item weights served per item for a catalog of num_items (0: all)."""
+        return 0 if num_items <= self.item_item_whole_rows_up_to else self.item_item_neighbours
 
     @classmethod
     def from_custom_config(cls, custom_config: Dict[str, Any]) -> "TrainingConfig":
@@ -172,6 +193,11 @@ def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
     if config.distribution == "multi_worker_mirrored":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def budgeted_epochs(epochs: int, examples: int, budget: int) -> int:
+    """epochs, or as many as budget examples allow where they would see more (at least one)."""
+    return max(1, min(epochs, budget // max(examples, 1)))
 
 
 class EpochTimes(tf.keras.callbacks.Callback):
@@ -239,12 +265,13 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
             # The shorter schedule only where the towers' id rows were carried over.
             if report.carried(WARM_TOWERS):
                 epochs = config.warm_start_epochs
+        epochs = budgeted_epochs(epochs, catalog.num_ratings, config.example_budget)
     # The item autoencoder and EASE read only the catalog, so they fit in a second thread
     # while the towers train: a towers' step is many small ops that leave a core idle.
     origin = time.monotonic()
 
     def fit_blended():
-        return _fit_blended_models(config, catalog, previous, ids), time.monotonic() - origin
+        return fit_blended_models(config, catalog, previous, ids), time.monotonic() - origin
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
         blended = beside.submit(fit_blended)
@@ -257,6 +284,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     logging.info("Training history: %s", history.history)
     # Epochs that started before blended_seconds shared the cores with the blended models.
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
+                "epochs": epochs,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
                 # When Keras ended training, and when fit returned after it.
                 "train_end_seconds": epoch_times.train_end, "towers_seconds": towers_seconds,
@@ -278,6 +306,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         rating_tables = {name: getattr(autoencoder.tables, name) for name in rating_tables}
         variables += autoencoder.variables
         report = _merged(report, autoencoder.warm_start)
+        training["autoencoder_epochs"] = autoencoder.epochs
     tables = TableModel(
         **rating_tables, table_rating_share=config.autoencoder_share,
         item_rank_biases=towers_share * model.rank_bias.numpy(),
@@ -307,17 +336,22 @@ def _merged(towers: Optional[WarmStartReport], autoencoder: Optional[WarmStartRe
                            new_ids=towers.new_ids)
 
 
-def _fit_blended_models(config: TrainingConfig, catalog: Catalog, previous, ids):
+def fit_blended_models(config: TrainingConfig, catalog: Catalog, previous, ids):
     """The item autoencoder (warm-started from previous where that holds one) and EASE's
     weighted item-item matrix (None where their share is 0)."""
+
+    def budgeted(epochs):
+        return budgeted_epochs(epochs, catalog.num_ratings, config.autoencoder_example_budget)
+
     autoencoder = fit_item_autoencoder(catalog, AutoencoderConfig(
         hidden=config.autoencoder_hidden, l2=config.autoencoder_l2,
-        epochs=config.autoencoder_epochs,
-        warm_start_epochs=config.autoencoder_warm_start_epochs, seed=config.seed),
+        epochs=budgeted(config.autoencoder_epochs),
+        warm_start_epochs=budgeted(config.autoencoder_warm_start_epochs), seed=config.seed),
         previous=previous, ids=ids) if config.autoencoder_share > 0 else None
-    item_item = strongest_neighbours(config.item_item_weight * fit_ease(
+    item_item = strongest_neighbours(fit_ease(
         catalog.seen_splits, catalog.seen_items, catalog.num_items,
-        config.item_item_regularization), config.item_item_neighbours
+        config.item_item_regularization, scale=config.item_item_weight),
+        config.served_neighbours(catalog.num_items)
     ) if config.item_item_weight > 0 else None
     return autoencoder, item_item
 

@@ -21,6 +21,7 @@ training:
   batch_size: 512
   autoencoder_epochs: 5
   item_item_neighbours: 32  # serves the pruned item-item path (each run prints its top 10)
+  item_item_whole_rows_up_to: 0
 evaluation:  # every run blessed: these tests are about spans, not the gate
   max_rmse: 1.2
   max_rmse_increase: 1.0
