@@ -4,6 +4,7 @@ strongest-neighbour rows that are served."""
 import numpy as np
 import pytest
 
+from components import item_item
 from components.item_item import fit_ease, strongest_neighbours
 from components.trainer import TrainingConfig
 
@@ -13,7 +14,10 @@ def _csr(rows):
     return splits, np.concatenate([np.asarray(r, np.int64) for r in rows])
 
 
-def test_each_column_is_the_ridge_regression_on_the_other_items():
+@pytest.mark.parametrize("gram_block", [2, item_item.GRAM_BLOCK])
+def test_each_column_is_the_ridge_regression_on_the_other_items(gram_block, monkeypatch):
+    """With the Gramian built in one product and in blocks of 2 rows (the last one short)."""
+    monkeypatch.setattr(item_item, "GRAM_BLOCK", gram_block)
     rng = np.random.default_rng(0)
     interactions = rng.random((40, 7)) < 0.4
     splits, items = _csr([np.flatnonzero(row) for row in interactions])
@@ -41,6 +45,25 @@ def test_items_rated_together_predict_each_other():
     assert weights[0, 2] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_the_scale_multiplies_every_weight():
+    splits, items = _csr([[0, 1], [1, 2], [0, 2], [0, 1, 2]])
+    np.testing.assert_allclose(fit_ease(splits, items, 3, regularization=1.0, scale=0.75),
+                               0.75 * fit_ease(splits, items, 3, regularization=1.0),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("config, num_items, served", [
+    (TrainingConfig(), 1682, 0),  # ML-100K: whole rows
+    (TrainingConfig(), 4096, 0),
+    (TrainingConfig(), 10677, 256),  # ML-10M: each item's 256 strongest
+    (TrainingConfig(item_item_neighbours=0), 10677, 0),
+    (TrainingConfig(item_item_neighbours=32, item_item_whole_rows_up_to=0), 400, 32),
+])
+def test_catalogs_above_the_whole_rows_bound_serve_the_strongest_neighbours(
+        config, num_items, served):
+    assert config.served_neighbours(num_items) == served
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match="regularization"):
         fit_ease(*_csr([[0]]), 1, regularization=0.0)
@@ -48,6 +71,8 @@ def test_bad_settings_are_refused():
         TrainingConfig(item_item_weight=1.0)
     with pytest.raises(ValueError, match="item_item_neighbours"):
         TrainingConfig(item_item_neighbours=-1)
+    with pytest.raises(ValueError, match="item_item_whole_rows_up_to"):
+        TrainingConfig(item_item_whole_rows_up_to=-1)
 
 
 def test_each_row_keeps_its_k_weights_of_largest_magnitude_by_ascending_index():
