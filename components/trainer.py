@@ -5,7 +5,9 @@ examples and exports the same signatures, so the Evaluator and the CLI treat the
 """
 
 import concurrent.futures
+import ctypes
 import dataclasses
+import gc
 import json
 import os
 import time
@@ -24,8 +26,12 @@ from components.catalog import Catalog, build_catalog
 from components.content import fit_content
 from components.export import RecommenderModule, export
 from components.in_memory import InMemoryExamples
-from components.item_autoencoder import AutoencoderConfig, fit_item_autoencoder
-from components.item_item import fit_ease, strongest_neighbours
+from components.item_autoencoder import (
+    AutoencoderConfig,
+    FittedAutoencoder,
+    fit_item_autoencoder,
+)
+from components.item_item import ItemNeighbours, fit_ease, strongest_neighbours
 from components.model import (
     HybridModel,
     ModelConfig,
@@ -60,12 +66,13 @@ class TrainingConfig:
     epochs: int = 8
     # A run's budget of examples seen: data too large for `epochs` within it trains fewer
     # (at least one), each epoch being that many more steps. It does not bind on
-    # MovieLens-100K or -1M (8 epochs of 0.8M training examples are 6.4M); at -10M's shape (8M
-    # training examples) it leaves 2 of 8 epochs, and the Trainer's time stops growing with the epochs' length
-    # (README, "Scale"). The same for the item autoencoder, whose step updates every user's
-    # rows whatever the data: 50 epochs of ratings are 40M at -1M's shape.
+    # MovieLens-100K or -1M (8 epochs of 0.8M training examples are 6.4M); at -10M's shape
+    # (8M training examples) it leaves 2 of 8 epochs, and the Trainer's time stops growing
+    # with the epochs' length (README, "Scale"). The same for the item autoencoder, whose step
+    # updates every user's rows whatever the data: 50 epochs of ratings are 40M at -1M's
+    # shape, and -10M's trains 6.
     example_budget: int = 20_000_000
-    autoencoder_example_budget: int = 100_000_000
+    autoencoder_example_budget: int = 50_000_000
     # 2048: the validation slices' scores of 1024 (RMSE within 0.0003, both NDCGs higher) in
     # fewer, larger steps; 4096 lost 0.002–0.005 RMSE.
     batch_size: int = 2048
@@ -240,11 +247,12 @@ def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) 
 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
-               train: tf.data.Dataset, steps_per_epoch: int, previous=None, ids=None):
-    """Trains the two-objective towers and, beside them, the item autoencoder (ratings) and the
-    item-item model (ranking). train: endless batches, steps_per_epoch of them an epoch;
-    previous: (weights, ids) of the model in service to warm-start from (load_previous); ids:
-    this run's ids per vocabulary."""
+               train: tf.data.Dataset, steps_per_epoch: int, item_item: Optional[ItemNeighbours],
+               previous=None, ids=None):
+    """Trains the two-objective towers and, beside them, the item autoencoder (ratings); blends
+    them with the item-item model (ranking, fitted before: fit_item_item). train: endless
+    batches, steps_per_epoch of them an epoch; previous: (weights, ids) of the model in service
+    to warm-start from (load_previous); ids: this run's ids per vocabulary."""
     start = time.monotonic()
     users, items = catalog.user_inputs(), catalog.item_inputs()
     # Seeded here, not only at the start: loading Transform's graph draws from the global
@@ -266,12 +274,12 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
             if report.carried(WARM_TOWERS):
                 epochs = config.warm_start_epochs
         epochs = budgeted_epochs(epochs, catalog.num_ratings, config.example_budget)
-    # The item autoencoder and EASE read only the catalog, so they fit in a second thread
-    # while the towers train: a towers' step is many small ops that leave a core idle.
+    # The item autoencoder reads only the catalog, so it fits in a second thread while the
+    # towers train: a towers' step is many small ops that leave a core idle.
     origin = time.monotonic()
 
     def fit_blended():
-        return fit_blended_models(config, catalog, previous, ids), time.monotonic() - origin
+        return fit_autoencoder(config, catalog, previous, ids), time.monotonic() - origin
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as beside:
         blended = beside.submit(fit_blended)
@@ -280,7 +288,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         history = model.fit(train, epochs=epochs, steps_per_epoch=steps_per_epoch,
                             verbose=0, callbacks=[epoch_times])
         towers_seconds = time.monotonic() - origin
-        (autoencoder, item_item), blended_seconds = blended.result()
+        autoencoder, blended_seconds = blended.result()
     logging.info("Training history: %s", history.history)
     # Epochs that started before blended_seconds shared the cores with the blended models.
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
@@ -336,24 +344,32 @@ def _merged(towers: Optional[WarmStartReport], autoencoder: Optional[WarmStartRe
                            new_ids=towers.new_ids)
 
 
-def fit_blended_models(config: TrainingConfig, catalog: Catalog, previous, ids):
-    """The item autoencoder (warm-started from previous where that holds one) and EASE's
-    weighted item-item matrix (None where their share is 0)."""
+def fit_autoencoder(config: TrainingConfig, catalog: Catalog, previous, ids
+                    ) -> Optional[FittedAutoencoder]:
+    """The item autoencoder, warm-started from previous where that holds one, for the epochs
+    its budget allows (None where its share is 0)."""
+    if config.autoencoder_share <= 0:
+        return None
 
     def budgeted(epochs):
         return budgeted_epochs(epochs, catalog.num_ratings, config.autoencoder_example_budget)
 
-    autoencoder = fit_item_autoencoder(catalog, AutoencoderConfig(
+    return fit_item_autoencoder(catalog, AutoencoderConfig(
         hidden=config.autoencoder_hidden, l2=config.autoencoder_l2,
         epochs=budgeted(config.autoencoder_epochs),
         warm_start_epochs=budgeted(config.autoencoder_warm_start_epochs), seed=config.seed),
-        previous=previous, ids=ids) if config.autoencoder_share > 0 else None
-    item_item = strongest_neighbours(fit_ease(
+        previous=previous, ids=ids)
+
+
+def fit_item_item(config: TrainingConfig, catalog: Catalog) -> Optional[ItemNeighbours]:
+    """EASE's item-item weights scaled by their share, each item's strongest kept where the
+    catalog is large (None where their share is 0)."""
+    if config.item_item_weight <= 0:
+        return None
+    return strongest_neighbours(fit_ease(
         catalog.seen_splits, catalog.seen_items, catalog.num_items,
         config.item_item_regularization, scale=config.item_item_weight),
-        config.served_neighbours(catalog.num_items)
-    ) if config.item_item_weight > 0 else None
-    return autoencoder, item_item
+        config.served_neighbours(catalog.num_items))
 
 
 def fit_wals_tables(config: TrainingConfig, catalog: Catalog) -> TableModel:
@@ -390,6 +406,22 @@ class Laps:
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX calls this with the raw examples and the Transform graph."""
+    _train_and_export(fn_args)
+    _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Hands the training's freed heap back to the system. The components after the Trainer
+    run in the same process, and glibc keeps freed memory for reuse: at -10M's shape the
+    process held ~8 GB after the Trainer, which the Evaluator's Beam workers came on top of."""
+    gc.collect()  # the Keras model's reference cycles hold its tensors
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:  # not glibc: nothing to trim
+        pass
+
+
+def _train_and_export(fn_args: FnArgs) -> None:
     laps = Laps()
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
     tf.keras.utils.set_random_seed(config.seed)
@@ -402,13 +434,17 @@ def run_fn(fn_args: FnArgs) -> None:
     laps.lap("catalog")
     fitted = None
     if config.model == "hybrid":
+        # Before the towers' batches exist: EASE's float64 Gramian (0.9 GB at 10K items) then
+        # never coincides with the input pipeline's copy of the examples or the autoencoder.
+        item_item = fit_item_item(config, catalog)
+        laps.lap("item_item")
         previous = (load_previous(fn_args.base_model)
                     if config.warm_start and fn_args.base_model else None)
         laps.lap("load_previous")
         fitted = fit_hybrid(
             config, vocab, catalog,
             train.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
-            train.steps(config.batch_size),
+            train.steps(config.batch_size), item_item,
             previous=previous,
             ids={name: transform_output.vocabulary_by_name(name)
                  for name in (F.USER_VOCAB, F.ITEM_VOCAB)})

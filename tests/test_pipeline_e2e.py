@@ -1,5 +1,6 @@
 """One real run of every component on synthetic data, then the pushed model's contract."""
 
+import dataclasses
 import glob
 import json
 import os
@@ -86,13 +87,15 @@ def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
     with open(os.path.join(model_run.uri, "training.json")) as handle:
         training = json.load(handle)
     assert training["examples"] == len(train_pairs)
-    assert len(training["epoch_seconds"]) == 8  # E2E_CONFIG's epochs
+    # E2E_CONFIG's epochs and the default autoencoder's: the budgets do not bind here.
+    assert training["epochs"] == 8 and training["autoencoder_epochs"] == 50
+    assert len(training["epoch_seconds"]) == 8
     assert all(seconds > 0 for seconds in training["epoch_seconds"])
     starts = training["epoch_starts"]
     assert starts == sorted(starts) and len(starts) == 8 and starts[0] >= 0
     assert training["blended_models_seconds"] > 0  # the autoencoder and EASE, beside the towers
     assert list(training["phase_seconds"]) == [
-        "read", "catalog", "load_previous", "fit", "export"]
+        "read", "catalog", "item_item", "load_previous", "fit", "export"]
     assert training["phase_seconds"]["fit"] > training["setup_seconds"] + starts[-1]
     assert starts[-1] < training["train_end_seconds"] <= training["towers_seconds"]
 
@@ -111,6 +114,18 @@ def test_the_benchmark_trains_the_towers_alone_on_the_runs_data(
     # Nothing to fit beside: the blended models were done before the first epoch ended.
     assert training["blended_models_seconds"] < training["epoch_seconds"][0]
     assert training["steady_examples_per_second"] > 0
+
+
+def test_a_run_larger_than_its_example_budget_trains_fewer_epochs(
+        run, train_pairs, synthetic_folder, e2e_config_file):
+    """The budget as the Trainer applies it: 3 epochs of this run's examples fit, 4 do not."""
+    from bench.pipeline_bench import towers_alone
+    from pipeline.config import load_config
+
+    config = load_config(e2e_config_file, data_dir=synthetic_folder, output_dir=run)
+    training = towers_alone(dataclasses.replace(config, training=dataclasses.replace(
+        config.training, example_budget=4 * len(train_pairs) - 1)))
+    assert training["epochs"] == 3 and len(training["epoch_seconds"]) == 3
 
 
 def test_the_model_was_blessed_and_pushed(run):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from components.catalog import Catalog
-from components.trainer import TrainingConfig, budgeted_epochs, fit_blended_models
+from components.trainer import TrainingConfig, budgeted_epochs, fit_autoencoder, fit_item_item
 
 
 @pytest.mark.parametrize("epochs, examples, budget, trained", [
@@ -14,7 +14,7 @@ from components.trainer import TrainingConfig, budgeted_epochs, fit_blended_mode
     (2, 8_000_043, 20_000_000, 2),  # warm epochs already within it
     (8, 6_000_000, 20_000_000, 3),  # whole epochs only: 3.3 fit
     (8, 20_000_000, 20_000_000, 1),  # larger than the budget: still one
-    (50, 8_000_043, 100_000_000, 12),  # the item autoencoder at -10M's shape
+    (50, 8_000_043, 50_000_000, 6),  # the item autoencoder at -10M's shape
 ])
 def test_epochs_within_the_budget(epochs, examples, budget, trained):
     assert budgeted_epochs(epochs, examples, budget) == trained
@@ -45,6 +45,10 @@ def test_the_item_autoencoder_trains_the_epochs_its_budget_allows(budget_epochs,
     catalog = _catalog()
     config = TrainingConfig(autoencoder_hidden=8, autoencoder_epochs=20,
                             autoencoder_example_budget=budget_epochs * catalog.num_ratings)
-    autoencoder, item_item = fit_blended_models(config, catalog, previous=None, ids=None)
-    assert autoencoder.epochs == trained
-    assert item_item.weights.shape == (12, 12)
+    assert fit_autoencoder(config, catalog, previous=None, ids=None).epochs == trained
+
+
+def test_no_share_fits_no_model():
+    config = TrainingConfig(autoencoder_share=0.0, item_item_weight=0.0)
+    assert fit_autoencoder(config, _catalog(), previous=None, ids=None) is None
+    assert fit_item_item(config, _catalog()) is None
