@@ -10,3 +10,4 @@ COPY pipeline pipeline
 COPY schemas schemas
 RUN pip install --no-cache-dir --no-deps . && pip install --no-cache-dir "pyyaml>=6"
 ENV TF_USE_LEGACY_KERAS=1
+ENV TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1

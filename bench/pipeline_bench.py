@@ -104,9 +104,9 @@ def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
     """Runs the pipeline in this process: (seconds and peak MB per component, metrics,
     `recommend` latency — the batch call with batch_users users, default all — and the
     Trainer's record; the config it ran)."""
-    from pipeline.cli import _quiet_environment
+    from pipeline.cli import _process_environment
 
-    _quiet_environment(verbose=False)
+    _process_environment(verbose=False)
     start = time.monotonic()
     with PeakMemory() as memory:
         from pipeline import heap

@@ -150,9 +150,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from bench.pipeline_bench import machine, write_report
     from bench.protocols import write_protocols, write_validation_protocols
-    from pipeline.cli import _quiet_environment
+    from pipeline.cli import _process_environment
 
-    _quiet_environment(verbose=False)
+    _process_environment(verbose=False)
     from pipeline.config import load_config
 
     data_dir = os.path.abspath(args.data)

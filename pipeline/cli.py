@@ -18,9 +18,14 @@ EXIT_LOCKED = 5
 EXIT_EXAMPLES_LOST = 6
 
 
-def _quiet_environment(verbose: bool) -> None:
-    """Keras 2 for every TF process; TF, Beam and absl logs only with -v."""
+def _process_environment(verbose: bool) -> None:
+    """Keras 2 and the system's allocator for every TF process; TF, Beam and absl logs only
+    with -v."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    # TensorFlow's oneDNN build keeps large tensors in a pool of its own and never hands it
+    # back: at -10M's shape the ~8 GB the Trainer had used stayed with the process through the
+    # Evaluator, the release gate and the Pusher (README, "Scale").
+    os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore")
@@ -344,7 +349,7 @@ def main(argv=None, own_process: bool = False) -> int:
     """own_process: the `recsys` command (console), not a caller's process: the libraries'
     objects are frozen once imported (pipeline/heap.py)."""
     args = _parser().parse_args(argv)
-    _quiet_environment(args.verbose)
+    _process_environment(args.verbose)
     # TensorFlow, TFX and Beam, through the pipeline's modules (pipeline.config imports every
     # TFX component).
     with heap.long_lived(freeze=own_process):
