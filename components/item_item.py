@@ -10,9 +10,10 @@ is then x_u·B[:, i]: what the items they rated say about i, never i itself (the
 It is full rank where factor models are low rank, which is why it ranks well on small, dense
 catalogs; the hybrid adds it to its towers' ranking scores for users it knows.
 
-Cost: one num_items² Gramian and one inverse (about 10 s at 10K items on 2 cores). The matrix is
-served whole by default; `item_item_neighbours: k` keeps each item's k strongest weights
-(ItemNeighbours), so the model holds num_items·k of them, not num_items² (456 MB at 10K items).
+Cost: one num_items² Gramian and one inverse (40–47 s at 10K items on 2 cores, 1.6 GB at
+most). Catalogs of up to `item_item_whole_rows_up_to` items are served the whole matrix; larger
+ones each item's `item_item_neighbours: k` strongest weights (ItemNeighbours), so the model
+holds num_items·k of them, not num_items² (456 MB at 10K items).
 """
 
 import dataclasses
