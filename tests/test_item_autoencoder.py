@@ -12,6 +12,7 @@ from components.item_autoencoder import (
     epoch_batches,
     fit_item_autoencoder,
 )
+from components.trainer import TrainingConfig, fit_autoencoder, fit_item_item
 
 
 def test_sparse_codes_and_predictions_equal_the_dense_formula():
@@ -144,3 +145,17 @@ def test_its_gradients_are_the_losss_to_the_bit():
         np.testing.assert_array_equal(tf.convert_to_tensor(ours).numpy(),
                                       tf.convert_to_tensor(theirs).numpy())
     assert len(model.variables) == 4
+
+
+@pytest.mark.parametrize("budget_epochs, trained", [(3, 3), (100, 20)])
+def test_the_trainer_gives_it_the_epochs_its_example_budget_allows(budget_epochs, trained):
+    catalog = _catalog()
+    config = TrainingConfig(autoencoder_hidden=8, autoencoder_epochs=20,
+                            autoencoder_example_budget=budget_epochs * catalog.num_ratings)
+    assert fit_autoencoder(config, catalog, previous=None, ids=None).epochs == trained
+
+
+def test_no_share_fits_no_model():
+    config = TrainingConfig(autoencoder_share=0.0, item_item_weight=0.0)
+    assert fit_autoencoder(config, _catalog(), previous=None, ids=None) is None
+    assert fit_item_item(config, _catalog()) is None
