@@ -8,6 +8,7 @@ OUTPUT ?= output
 ARGS ?=
 PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
+export TF_ONEDNN_USE_SYSTEM_ALLOCATOR := 1
 
 .PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-example-gen bench-towers bench-item-item bench-quality replay clean
 

@@ -149,7 +149,7 @@ def one_run(data_dir: str, config_file: str, output_dir: str) -> Dict[str, objec
 
 def _training_record(config) -> Optional[Dict[str, object]]:
     """The Trainer's record of the towers' epochs, with throughput: every epoch (the first
-    traces the step; the first few share the cores with the autoencoder and EASE, which fit
+    traces the step; the first few share the cores with the item autoencoder, which fits
     beside them) and the steady state (the median of the epochs after the first that ran
     alone, or of all of those if none did); None for the
     models without towers (wals, content, popularity), which write none."""
@@ -166,7 +166,7 @@ def _training_record(config) -> Optional[Dict[str, object]]:
 
 def towers_alone(config) -> Optional[Dict[str, object]]:
     """The Trainer's run_fn again on the run's examples and Transform graph, with the blended
-    models off (no autoencoder or EASE fitting beside the towers): the towers' own training
+    models off (no EASE before the towers, no autoencoder beside them): the towers' own training
     record, with throughput; None unless the run trained the hybrid."""
     import glob
 
@@ -324,11 +324,11 @@ def markdown(report) -> str:
                       f"{training['batch_size']} (median over the runs)", "",
                   "| examples/s | measured | target | naive TFX |", "|---|---:|---:|---:|",
                   "| in the pipeline, every epoch (the first traces the step; the "
-                  "autoencoder and EASE fit beside them) | "
+                  "autoencoder fits beside them) | "
                   f"{training['examples_per_second']:,.0f} | | "
                   f"{NAIVE_EXAMPLES_PER_SECOND:,} |",
                   "| in the pipeline, steady state (median epoch after the first; those "
-                  "after the autoencoder and EASE finished, where any were) | "
+                  "after the autoencoder finished, where any were) | "
                   f"{training['steady_examples_per_second']:,.0f} | | |",
                   "| the towers alone, steady state (the Trainer again on the run's data with "
                   "the autoencoder and EASE off) | "

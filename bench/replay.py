@@ -139,7 +139,9 @@ def main(argv=None) -> int:
                         help="replay only this many weeks after the bootstrap (0: all)")
     parser.add_argument("--work", default=None, help="scratch folder (default DATA-replay)")
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    from pipeline.cli import _process_environment
+
+    _process_environment(verbose=False)  # as `recsys run`
     from bench.pipeline_bench import RESULTS_DIR, machine, write_report
     from components.anomalies import DataAnomaliesError
     from data import raw_format as R

@@ -65,12 +65,12 @@ class TrainingConfig:
     # NDCG@10 on the stratified and cold-start ones.
     epochs: int = 8
     # A run's budget of examples seen: data too large for `epochs` within it trains fewer
-    # (at least one), each epoch being that many more steps. It does not bind on
-    # MovieLens-100K or -1M (8 epochs of 0.8M training examples are 6.4M); at -10M's shape
-    # (8M training examples) it leaves 2 of 8 epochs, and the Trainer's time stops growing
-    # with the epochs' length (README, "Scale"). The same for the item autoencoder, whose step
-    # updates every user's rows whatever the data: 50 epochs of ratings are 40M at -1M's
-    # shape, and -10M's trains 6.
+    # (at least one), each epoch being that many more steps; warm epochs too. It does not bind
+    # on MovieLens-100K or -1M (8 epochs of 0.8M training examples are 6.4M); at -10M's shape
+    # (8M training examples) it leaves 2 of 8 epochs: past the budget the Trainer's time grows
+    # with the data only until one epoch is left (README, "Scale"). The same for the item
+    # autoencoder, whose step updates every user's rows whatever the data: 50 epochs of
+    # ratings are 40M at -1M's shape, and -10M's trains 6.
     example_budget: int = 20_000_000
     autoencoder_example_budget: int = 50_000_000
     # 2048: the validation slices' scores of 1024 (RMSE within 0.0003, both NDCGs higher) in
@@ -411,9 +411,9 @@ def run_fn(fn_args: FnArgs) -> None:
 
 
 def _return_freed_memory() -> None:
-    """Hands the training's freed heap back to the system. The components after the Trainer
-    run in the same process, and glibc keeps freed memory for reuse: at -10M's shape the
-    process held ~8 GB after the Trainer, which the Evaluator's Beam workers came on top of."""
+    """Hands the heap glibc keeps after frees back to the system: the components after the
+    Trainer run in the same process. (TensorFlow's own pool, which kept ~8 GB at -10M's shape,
+    is off under `recsys`: pipeline/cli.py.)"""
     gc.collect()  # the Keras model's reference cycles hold its tensors
     try:
         ctypes.CDLL("libc.so.6").malloc_trim(0)

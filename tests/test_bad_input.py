@@ -231,7 +231,7 @@ def test_rating_of_a_removed_side_row_is_named(folder, side_file, column):
 
 def _run_cli(folder, out, monkeypatch):
     """`recsys run` in process; restores the logging and environment state main() changes."""
-    for key in ("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL"):
+    for key in ("TF_USE_LEGACY_KERAS", "TF_CPP_MIN_LOG_LEVEL", "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"):
         if key in os.environ:
             monkeypatch.setenv(key, os.environ[key])
         else:

@@ -159,3 +159,15 @@ def test_no_share_fits_no_model():
     config = TrainingConfig(autoencoder_share=0.0, item_item_weight=0.0)
     assert fit_autoencoder(config, _catalog(), previous=None, ids=None) is None
     assert fit_item_item(config, _catalog()) is None
+
+
+def test_the_warm_epochs_are_budgeted_too():
+    order = np.arange(NUM_USERS)
+    served = fit_item_autoencoder(_catalog(order), AutoencoderConfig(hidden=8, epochs=2))
+    catalog = _catalog(order)
+    config = TrainingConfig(autoencoder_hidden=8, autoencoder_warm_start_epochs=20,
+                            autoencoder_example_budget=3 * catalog.num_ratings)
+    warm = fit_autoencoder(config, catalog, previous=(_exported(served), _ids(order)),
+                           ids=_ids(order))
+    assert "item_autoencoder/encoder" in warm.warm_start.mapped
+    assert warm.epochs == 3
