@@ -290,7 +290,8 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         towers_seconds = time.monotonic() - origin
         autoencoder, blended_seconds = blended.result()
     logging.info("Training history: %s", history.history)
-    # Epochs that started before blended_seconds shared the cores with the blended models.
+    # Epochs that started before blended_seconds shared the cores with the item autoencoder
+    # (blended_models_seconds: the name the benchmark reads; EASE now fits before the towers).
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
                 "epochs": epochs,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
