@@ -24,7 +24,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse
 
-GRAM_BLOCK = 1024  # Gramian rows per sparse product, and rows per block when pruning
+ROW_BLOCK = 1024  # rows per step: of the Gramian's sparse product, and of pruning
 
 
 def fit_ease(seen_splits: np.ndarray, seen_items: np.ndarray, num_items: int,
@@ -46,8 +46,8 @@ def fit_ease(seen_splits: np.ndarray, seen_items: np.ndarray, num_items: int,
     # (12 bytes a cell) outweighs the dense one.
     by_item = interactions.T.tocsr()
     gram = np.empty((num_items, num_items))
-    for start in range(0, num_items, GRAM_BLOCK):
-        gram[start:start + GRAM_BLOCK] = (by_item[start:start + GRAM_BLOCK] @ interactions
+    for start in range(0, num_items, ROW_BLOCK):
+        gram[start:start + ROW_BLOCK] = (by_item[start:start + ROW_BLOCK] @ interactions
                                           ).toarray()
     gram[np.diag_indices(num_items)] += regularization
     # The transpose is the Fortran-ordered array that LAPACK factors and inverts without a
@@ -84,10 +84,10 @@ def strongest_neighbours(weights: np.ndarray, k: int) -> ItemNeighbours:
     kept = np.empty((len(weights), k), np.float32)
     indices = np.empty((len(weights), k), np.int32)
     # In row blocks: argpartition's int64 indices of the whole matrix would be 0.9 GB at 10K.
-    for start in range(0, len(weights), GRAM_BLOCK):
-        block = weights[start:start + GRAM_BLOCK]
+    for start in range(0, len(weights), ROW_BLOCK):
+        block = weights[start:start + ROW_BLOCK]
         strongest = np.argpartition(-np.abs(block), k - 1, axis=1)[:, :k]
         strongest.sort(axis=1)
-        indices[start:start + GRAM_BLOCK] = strongest
-        kept[start:start + GRAM_BLOCK] = np.take_along_axis(block, strongest, axis=1)
+        indices[start:start + ROW_BLOCK] = strongest
+        kept[start:start + ROW_BLOCK] = np.take_along_axis(block, strongest, axis=1)
     return ItemNeighbours(kept, indices)

@@ -18,14 +18,19 @@ EXIT_LOCKED = 5
 EXIT_EXAMPLES_LOST = 6
 
 
-def _process_environment(verbose: bool) -> None:
-    """Keras 2 and the system's allocator for every TF process; TF, Beam and absl logs only
-    with -v."""
+def tensorflow_environment() -> None:
+    """Keras 2 and the system's allocator for every TF process (before TF is imported): the
+    command, the benchmarks, the Airflow DAG and the tests."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     # TensorFlow's oneDNN build keeps large tensors in a pool of its own and never hands it
     # back: at -10M's shape the ~8 GB the Trainer had used stayed with the process through the
     # Evaluator, the release gate and the Pusher (README, "Scale").
     os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
+
+
+def _process_environment(verbose: bool) -> None:
+    """tensorflow_environment; TF, Beam and absl logs only with -v."""
+    tensorflow_environment()
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         warnings.filterwarnings("ignore")

@@ -2,8 +2,9 @@
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")  # as `recsys` (pipeline/cli.py)
+from pipeline.cli import tensorflow_environment
+
+tensorflow_environment()  # as `recsys`: before any test imports TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402

@@ -14,10 +14,10 @@ def _csr(rows):
     return splits, np.concatenate([np.asarray(r, np.int64) for r in rows])
 
 
-@pytest.mark.parametrize("gram_block", [2, item_item.GRAM_BLOCK])
-def test_each_column_is_the_ridge_regression_on_the_other_items(gram_block, monkeypatch):
+@pytest.mark.parametrize("row_block", [2, item_item.ROW_BLOCK])
+def test_each_column_is_the_ridge_regression_on_the_other_items(row_block, monkeypatch):
     """With the Gramian built in one product and in blocks of 2 rows (the last one short)."""
-    monkeypatch.setattr(item_item, "GRAM_BLOCK", gram_block)
+    monkeypatch.setattr(item_item, "ROW_BLOCK", row_block)
     rng = np.random.default_rng(0)
     interactions = rng.random((40, 7)) < 0.4
     splits, items = _csr([np.flatnonzero(row) for row in interactions])

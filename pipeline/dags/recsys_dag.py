@@ -7,8 +7,9 @@ expression or preset, default @daily; "none" for runs started by hand only).
 
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")  # as `recsys` (pipeline/cli.py)
+from pipeline.cli import tensorflow_environment
+
+tensorflow_environment()  # before the pipeline's modules import TensorFlow
 
 from pipeline.airflow_runner import DEFAULT_SCHEDULE, create_dag  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
