@@ -10,7 +10,7 @@ parts learn to stand alone.
 """
 
 import dataclasses
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -49,44 +49,93 @@ class ModelConfig:
     def tower_dim(self) -> int:
         return self.embedding_dim + self.rank_dim
 
-    def tower_regularizer(self) -> tf.keras.regularizers.Regularizer:
+    def tower_penalty(self) -> "PartL2":
         """The penalty of tables whose columns hold both parts: ranking wants less shrinkage
         than rating, so each part has its own weight."""
         return PartL2(self.l2, self.l2 if self.rank_l2 is None else self.rank_l2,
                       self.embedding_dim)
 
 
-class PartL2(tf.keras.regularizers.Regularizer):
-    """l2·‖W[:, :split]‖² + rank_l2·‖W[:, split:]‖², as one weighted sum of W's squared
-    columns: column slices of a whole table, and their gradients (each a table-sized zero
-    tensor with the slice written in), were half a training step at 70K users. The gradient,
-    2·weight·W, is the same to the bit."""
+# The tables' L2 penalties are not Keras regularizers: HybridModel.train_step adds their
+# gradients, written out below, to the objectives' own. The tape's gradient of a penalty
+# read each table once more and broadcast its upstream gradient over it: at 70K users,
+# ~25 ms of an 82 ms step (`make bench-towers ARGS=--profile`).
+@dataclasses.dataclass(frozen=True)
+class L2:
+    """weight·‖W‖²."""
 
-    def __init__(self, l2: float, rank_l2: float, split: int):
-        self.l2, self.rank_l2, self.split = float(l2), float(rank_l2), int(split)
+    weight: float
 
-    def __call__(self, weights):
-        columns = tf.range(tf.shape(weights)[1])
-        column_weights = tf.where(columns < self.split, self.l2, self.rank_l2)
-        return tf.reduce_sum(tf.reduce_sum(tf.square(weights), axis=0) * column_weights)
+    def __call__(self, table) -> tf.Tensor:
+        return self.weight * tf.reduce_sum(tf.square(table))
 
-    def get_config(self):
-        return {"l2": self.l2, "rank_l2": self.rank_l2, "split": self.split}
-
-
-def _embedding_weights(l2) -> dict:
-    """Initializer and regularizer of every embedding table: small, L2-penalized.
-    l2: a weight, or a Regularizer of its own."""
-    if not isinstance(l2, tf.keras.regularizers.Regularizer):
-        l2 = tf.keras.regularizers.l2(l2) if l2 else None
-    return {"initializer": tf.keras.initializers.RandomNormal(stddev=0.01), "regularizer": l2}
+    def gradient(self, table) -> tf.Tensor:
+        return (2 * self.weight) * table
 
 
-def _embedding(buckets: int, dim: int, l2, name: str) -> tf.keras.layers.Embedding:
-    weights = _embedding_weights(l2)
-    return tf.keras.layers.Embedding(buckets, dim, name=name,
-                                     embeddings_initializer=weights["initializer"],
-                                     embeddings_regularizer=weights["regularizer"])
+@dataclasses.dataclass(frozen=True)
+class PartL2:
+    """l2·‖W[:, :split]‖² + rank_l2·‖W[:, split:]‖², one weight per column."""
+
+    l2: float
+    rank_l2: float
+    split: int
+
+    def _column_weights(self, table) -> tf.Tensor:
+        columns = tf.range(tf.shape(table)[1])
+        return tf.where(columns < self.split, self.l2, self.rank_l2)
+
+    def __call__(self, table) -> tf.Tensor:
+        return tf.reduce_sum(tf.reduce_sum(tf.square(table), axis=0) * self._column_weights(table))
+
+    def gradient(self, table) -> tf.Tensor:
+        return table * (2 * self._column_weights(table))
+
+
+Penalty = Union[L2, PartL2]
+PenalizedTables = List[Tuple[tf.Variable, Penalty]]
+
+
+def _penalty(l2) -> Optional[Penalty]:
+    """l2: a weight (0: none), or a Penalty of its own."""
+    if isinstance(l2, (L2, PartL2)):
+        return l2
+    return L2(float(l2)) if l2 else None
+
+
+def _penalized(*tables: tf.Variable, penalty: Optional[Penalty]) -> PenalizedTables:
+    return [(table, penalty) for table in tables] if penalty else []
+
+
+def penalized_tables(module: tf.Module) -> PenalizedTables:
+    """Every table of module's layers that carries an L2 penalty, with it."""
+    return [pair for layer in module.submodules if hasattr(layer, "penalized_tables")
+            for pair in layer.penalized_tables()]
+
+
+def penalty_loss(module: tf.Module) -> tf.Tensor:
+    """Σ of module's penalties: the part of the objective that train_step differentiates by
+    hand."""
+    return tf.add_n([penalty(table) for table, penalty in penalized_tables(module)]
+                    or [tf.constant(0.0)])
+
+
+def small_normal() -> tf.keras.initializers.Initializer:
+    """Every embedding table's start (a new initializer each: an unseeded one called twice
+    gives the same values twice)."""
+    return tf.keras.initializers.RandomNormal(stddev=0.01)
+
+
+class PenalizedEmbedding(tf.keras.layers.Embedding):
+    """An embedding table, small at the start, with its L2 penalty (l2: a weight or a
+    Penalty)."""
+
+    def __init__(self, buckets: int, dim: int, l2, **kwargs):
+        super().__init__(buckets, dim, embeddings_initializer=small_normal(), **kwargs)
+        self.penalty = _penalty(l2)
+
+    def penalized_tables(self) -> PenalizedTables:
+        return _penalized(self.embeddings, penalty=self.penalty)
 
 
 class IdEmbedding(tf.keras.layers.Layer):
@@ -96,8 +145,8 @@ class IdEmbedding(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self._oov_index = buckets - F.OOV_BUCKETS
         self._id_dropout = id_dropout
-        self.vectors = _embedding(buckets, dim, l2, "vectors")
-        self.biases = _embedding(buckets, 1, l2, "biases")
+        self.vectors = PenalizedEmbedding(buckets, dim, l2, name="vectors")
+        self.biases = PenalizedEmbedding(buckets, 1, l2, name="biases")
 
     def known(self, index: tf.Tensor, training=False) -> tf.Tensor:
         """1.0 where the id is in the vocabulary and not dropped out, else 0.0."""
@@ -118,11 +167,14 @@ class MeanEmbedding(tf.keras.layers.Layer):
     def __init__(self, buckets: int, dim: int, l2: float, **kwargs):
         super().__init__(**kwargs)
         self._shape = (buckets, dim)
-        self._l2 = l2
+        self.penalty = _penalty(l2)
 
     def build(self, input_shape):
         self.embeddings = self.add_weight(name="embeddings", shape=self._shape,
-                                          **_embedding_weights(self._l2))
+                                          initializer=small_normal())
+
+    def penalized_tables(self) -> PenalizedTables:
+        return _penalized(self.embeddings, penalty=self.penalty)
 
     def call(self, values: tf.SparseTensor) -> tf.Tensor:
         return tf.nn.safe_embedding_lookup_sparse(self.embeddings, values, combiner="mean")
@@ -149,13 +201,16 @@ class HistoryEncoder(tf.keras.layers.Layer):
         self._deviations = tf.Variable(np.asarray(seen_ratings, np.float32) - mean_rating,
                                        trainable=False, name="deviations")
         self._shape = (items, dim)
-        self._l2 = l2
+        self.penalty = _penalty(l2)
 
     def build(self, input_shape):
         self.implicit = self.add_weight(name="implicit", shape=self._shape,
-                                        **_embedding_weights(self._l2))
+                                        initializer=small_normal())
         self.explicit = self.add_weight(name="explicit", shape=self._shape,
-                                        **_embedding_weights(self._l2))
+                                        initializer=small_normal())
+
+    def penalized_tables(self) -> PenalizedTables:
+        return _penalized(self.implicit, self.explicit, penalty=self.penalty)
 
     def _item_terms(self, items: tf.Tensor, deviations: tf.Tensor) -> tf.Tensor:
         """y_j + (r_uj − μ)·x_j"""
@@ -210,12 +265,12 @@ class UserTower(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         dim, l2 = config.tower_dim, config.l2
         self.history = history
-        self.ids = IdEmbedding(vocab.users, dim, config.tower_regularizer(), config.id_dropout,
+        self.ids = IdEmbedding(vocab.users, dim, config.tower_penalty(), config.id_dropout,
                                name="user_id")
-        self.age = _embedding(vocab.age_buckets, 4, l2, "age")
-        self.gender = _embedding(vocab.genders, 2, l2, "gender")
-        self.occupation = _embedding(vocab.occupations, 8, l2, "occupation")
-        self.zip_prefix = _embedding(vocab.zip_prefixes, 8, l2, "zip_prefix")
+        self.age = PenalizedEmbedding(vocab.age_buckets, 4, l2, name="age")
+        self.gender = PenalizedEmbedding(vocab.genders, 2, l2, name="gender")
+        self.occupation = PenalizedEmbedding(vocab.occupations, 8, l2, name="occupation")
+        self.zip_prefix = PenalizedEmbedding(vocab.zip_prefixes, 8, l2, name="zip_prefix")
         self.content = ContentEncoder(dim, name="demographics")
 
     def call(self, features: Features, training=False, exclude=None,
@@ -245,10 +300,10 @@ class ItemTower(tf.keras.layers.Layer):
     def __init__(self, vocab: Vocabularies, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
         dim, l2 = config.tower_dim, config.l2
-        self.ids = IdEmbedding(vocab.items, dim, config.tower_regularizer(), config.id_dropout,
+        self.ids = IdEmbedding(vocab.items, dim, config.tower_penalty(), config.id_dropout,
                                name="item_id")
         self.genres = MeanEmbedding(vocab.genres, 8, l2, name="genres")
-        self.year = _embedding(vocab.year_buckets, 4, l2, "year")
+        self.year = PenalizedEmbedding(vocab.year_buckets, 4, l2, name="year")
         self.content = ContentEncoder(dim, name="content")
 
     def call(self, features: Features, training=False) -> Tuple[tf.Tensor, tf.Tensor]:
@@ -359,7 +414,7 @@ class HybridModel(tf.keras.Model):
         super().__init__(**kwargs)
         history_encoder = None if history is None else HistoryEncoder(
             *history, mean_rating=mean_rating, items=vocab.items, dim=config.tower_dim,
-            l2=config.tower_regularizer(), name="history")
+            l2=config.tower_penalty(), name="history")
         self.user_tower = UserTower(vocab, config, history_encoder, name="user_tower")
         self.item_tower = ItemTower(vocab, config, name="item_tower")
         self.global_bias = tf.Variable(mean_rating, dtype=tf.float32, name="global_bias")
@@ -424,16 +479,32 @@ class HybridModel(tf.keras.Model):
 
     # The steps are plain tensor code: AutoGraph's conversion of them and of every Keras layer
     # they call (over 100 functions) took ~15 s of each Trainer run and bought nothing.
-    @tf.autograph.experimental.do_not_convert
-    def train_step(self, data):
-        features, labels = data
+    def gradients(self, features: Features, labels: tf.Tensor):
+        """The gradient of the weighted objectives plus the tables' penalties with respect to
+        trainable_variables (the penalties' part written out: L2), and the objectives."""
+        # Replicas' gradients are summed: each replica's share of the global batch's loss.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         with tf.GradientTape() as tape:
             rating_loss, retrieval_loss = self._objectives(features, labels, training=True)
-            loss = (self._rating_weight * rating_loss + self._retrieval_weight * retrieval_loss
-                    + tf.add_n(self.losses or [tf.constant(0.0)]))
-            # Replicas' gradients are summed: each replica's share of the global batch's loss.
-            loss /= tf.distribute.get_strategy().num_replicas_in_sync
-        self.optimizer.minimize(loss, self.trainable_variables, tape=tape)
+            loss = (self._rating_weight * rating_loss
+                    + self._retrieval_weight * retrieval_loss) / replicas
+        variables = self.trainable_variables
+        penalties = {table.ref(): penalty for table, penalty in penalized_tables(self)}
+        gradients = []
+        for variable, gradient in zip(variables, tape.gradient(loss, variables)):
+            penalty = penalties.get(variable.ref())
+            if penalty is not None:
+                own = penalty.gradient(variable) / replicas
+                gradient = own if gradient is None else tf.convert_to_tensor(gradient) + own
+            gradients.append(gradient)
+        return gradients, rating_loss, retrieval_loss
+
+    # The steps are plain tensor code: AutoGraph's conversion of them and of every Keras layer
+    # they call (over 100 functions) took ~15 s of each Trainer run and bought nothing.
+    @tf.autograph.experimental.do_not_convert
+    def train_step(self, data):
+        gradients, rating_loss, retrieval_loss = self.gradients(*data)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
         return self._track(rating_loss, retrieval_loss)
 
     @tf.autograph.experimental.do_not_convert

@@ -202,14 +202,53 @@ def test_rating_and_ranking_parts_are_penalized_by_their_own_weights():
                                0.5 * (1 + 4 + 0 + 1) + 0.1 * (9 + 1))
 
 
-def test_each_parts_penalty_gradient_is_twice_its_weight_times_the_table():
-    from components.model import PartL2
+def test_each_penaltys_written_out_gradient_is_the_tapes():
+    from components.model import L2, PartL2
 
-    weights = tf.Variable(tf.random.normal([5, 3], seed=1))
+    table = tf.Variable(tf.random.normal([5, 3], seed=1))
+    for penalty in (PartL2(0.5, 0.1, split=2), L2(0.3)):
+        with tf.GradientTape() as tape:
+            value = penalty(table)
+        np.testing.assert_allclose(penalty.gradient(table).numpy(),
+                                   tape.gradient(value, table).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(PartL2(0.5, 0.1, split=2).gradient(table).numpy(),
+                               table.numpy() * 2 * np.array([0.5, 0.5, 0.1], np.float32),
+                               rtol=1e-6)
+
+
+def _history():
+    """(seen_splits, seen_items, seen_ratings): three ratings of each known user."""
+    rng = np.random.default_rng(5)
+    users = VOCAB.users - 1
+    return (np.concatenate([np.arange(0, 3 * users + 1, 3), [3 * users]]),
+            rng.integers(0, VOCAB.items - 1, 3 * users),
+            rng.integers(1, 6, 3 * users).astype(np.float32))
+
+
+def test_a_steps_gradients_are_the_tapes_of_the_objectives_plus_the_penalties():
+    """train_step adds the tables' penalty gradients by hand; they must be what the tape
+    gives for the whole objective, on every table (id, content, history, biases)."""
+    from components.model import penalized_tables, penalty_loss
+
+    model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0,
+                                           l2=0.01, rank_l2=0.002),
+                        mean_rating=3.5, candidates=_candidates(), retrieval_weight=0.5,
+                        history=_history())
+    features, labels = _batch(32)
+    model(features)
+    ours, _, _ = model.gradients(features, labels)
     with tf.GradientTape() as tape:
-        penalty = PartL2(0.5, 0.1, split=2)(weights)
-    expected = weights.numpy() * 2.0 * np.array([0.5, 0.5, 0.1], np.float32)
-    np.testing.assert_array_equal(tape.gradient(penalty, weights).numpy(), expected)
+        rating_loss, retrieval_loss = model._objectives(features, labels, training=True)
+        loss = rating_loss + 0.5 * retrieval_loss + penalty_loss(model)
+    expected = tape.gradient(loss, model.trainable_variables)
+    names = {table.name for table, _ in penalized_tables(model)}
+    assert {f"{model.name}/{name}:0" for name in (
+        "user_tower/user_id/vectors/embeddings", "user_tower/age/embeddings",
+        "user_tower/history/implicit", "item_tower/genres/embeddings")} <= names
+    for variable, mine, theirs in zip(model.trainable_variables, ours, expected):
+        np.testing.assert_allclose(tf.convert_to_tensor(mine).numpy(),
+                                   tf.convert_to_tensor(theirs).numpy(), rtol=1e-5, atol=1e-7,
+                                   err_msg=variable.name)
 
 
 def test_rank_biases_start_at_log_popularity():
