@@ -1,6 +1,6 @@
-"""ExampleGen's join emits, for every rating, the serialized example of its rating, user and
-item features: the same bytes as the example built feature by feature, so hash splits keyed
-on the serialized example do not move."""
+"""ExampleGen writes, for every rating, the serialized example of its rating, user and item
+features: the same bytes as the example built feature by feature, in the split TFX's own hash
+split puts those bytes in, whatever the shards the ratings file is read in."""
 
 import glob
 import os
@@ -8,7 +8,7 @@ import os
 import apache_beam as beam
 import pytest
 import tensorflow as tf
-from apache_beam.testing.util import assert_that, equal_to
+from tfx.components.example_gen.base_example_gen_executor import _PartitionFn
 from tfx.dsl.components.base.base_beam_executor import BaseBeamExecutor
 from tfx.proto import example_gen_pb2
 from tfx.proto.example_gen_pb2 import Input, Output, SplitConfig
@@ -16,10 +16,10 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import proto_utils
 
 from components import features as F
+from components import text_shards
 from components.example_gen import (
     Executor,
-    JoinRatingsWithFeatures,
-    _user_of_line,
+    WriteJoinedExamples,
     activity_group,
     age_group,
 )
@@ -53,8 +53,8 @@ def _built_feature_by_feature(rating, user, item, count) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def _expected_examples(folder):
-    ratings = R.read_table(folder, R.RATINGS_FILE)
+def _expected_examples(folder, ratings=None):
+    ratings = R.read_table(folder, R.RATINGS_FILE) if ratings is None else ratings
     users = {u.user_id: u for u in R.read_table(folder, R.USERS_FILE)}
     items = {i.item_id: i for i in R.read_table(folder, R.ITEMS_FILE)}
     counts = {}
@@ -64,23 +64,42 @@ def _expected_examples(folder):
             for r in ratings]
 
 
-def test_every_rating_becomes_the_bytes_of_its_joined_example(folder):
-    expected = _expected_examples(folder)
+def _records(folder) -> list:
+    files = glob.glob(os.path.join(folder, "*"))
+    assert files and all(name.endswith(".gz") for name in files)  # none left INCOMPLETE
+    return [record.numpy() for record in tf.data.TFRecordDataset(sorted(files), "GZIP")]
+
+
+@pytest.mark.parametrize("shard_bytes", [None, 997])  # one shard; ~10 shards
+def test_every_rating_becomes_the_bytes_of_its_joined_example(
+        folder, tmp_path, monkeypatch, shard_bytes):
+    monkeypatch.setattr(text_shards, "SHARD_BYTES", shard_bytes or text_shards.SHARD_BYTES)
+    ratings_file = os.path.join(folder, R.RATINGS_FILE)
+    shards = len(text_shards.shards(ratings_file))
+    assert (shards == 1) == (shard_bytes is None)
     with beam.Pipeline() as pipeline:
-        examples = pipeline | JoinRatingsWithFeatures({"input_base": folder}, R.RATINGS_FILE)
-        assert_that(examples, equal_to(expected))
+        _ = pipeline | WriteJoinedExamples(ratings_file, [str(tmp_path)])
+    assert len(os.listdir(tmp_path)) == shards
+    assert sorted(_records(tmp_path)) == sorted(_expected_examples(folder))
 
 
-@pytest.mark.parametrize("line, users", [
-    ("196,242,3,881250949", ["196"]),
-    (" 196 ,242,3,881250949\r\n", ["196"]),  # as parse_rating reads it: stripped
-    ("   \n", []),
-])
-def test_each_ratings_line_counts_for_its_user(line, users):
-    assert list(_user_of_line(line)) == users
+def test_a_user_missing_from_the_users_table_is_refused_by_name(folder, tmp_path):
+    for name in (R.USERS_FILE, R.ITEMS_FILE, R.RATINGS_FILE):
+        with open(os.path.join(folder, name)) as source, open(tmp_path / name, "w") as copy:
+            copy.write(source.read())
+    with open(tmp_path / R.RATINGS_FILE, "a") as ratings:
+        ratings.write("no-such-user,1,4,5\n")
+    output = tmp_path / "out"
+    output.mkdir()
+    with pytest.raises(Exception, match="user 'no-such-user' is not in users.csv"):
+        with beam.Pipeline() as pipeline:
+            _ = pipeline | WriteJoinedExamples(str(tmp_path / R.RATINGS_FILE), [str(output)])
+    assert os.listdir(output) == []  # nothing half-written
 
 
-def test_the_executor_writes_every_example_once_across_the_splits(folder, tmp_path):
+def test_the_executor_writes_every_example_once_in_the_split_tfx_would_put_it(
+        folder, tmp_path, monkeypatch):
+    monkeypatch.setattr(text_shards, "SHARD_BYTES", 1499)
     examples = standard_artifacts.Examples()
     examples.uri = str(tmp_path)
     splits = [SplitConfig.Split(name="train", hash_buckets=4),
@@ -99,13 +118,43 @@ def test_the_executor_writes_every_example_once_across_the_splits(folder, tmp_pa
     context = BaseBeamExecutor.Context(beam_pipeline_args=[f"--setup_file={setup_file}"])
     Executor(context).Do({}, {"examples": [examples]}, properties)
 
-    written = {}
-    for name in ("train", "eval"):
-        files = glob.glob(os.path.join(artifact_utils.get_split_uri([examples], name), "*.gz"))
-        written[name] = [r.numpy() for r in tf.data.TFRecordDataset(files, "GZIP")]
+    written = {name: _records(artifact_utils.get_split_uri([examples], name))
+               for name in ("train", "eval")}
     assert sorted(written["train"] + written["eval"]) == sorted(_expected_examples(folder))
     assert len(written["train"]) > 3 * len(written["eval"]) > 0
+    for index, name in enumerate(("train", "eval")):
+        assert {_PartitionFn(record, 2, [4, 5], SplitConfig(splits=splits))
+                for record in written[name]} == {index}
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
     # Read as written: TFX's getter falls back to tf.Example when the property is missing.
     assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
     assert examples.get_string_custom_property("file_format") == "tfrecords_gzip"
+
+
+def test_input_splits_are_written_one_folder_each_counting_activity_per_file(folder, tmp_path):
+    """A folder per input split (the canonical u1.base/u1.test protocol): each file's examples
+    in its own split, each user's activity counted in that file alone."""
+    ratings = R.read_table(folder, R.RATINGS_FILE)
+    parts = {"first": ratings[:150], "second": ratings[150:]}
+    data = tmp_path / "data"
+    for name, part in parts.items():
+        (data / name).mkdir(parents=True)
+        for table in (R.USERS_FILE, R.ITEMS_FILE):
+            (data / name / table).write_text(open(os.path.join(folder, table)).read())
+        R.write_csv(str(data / name / R.RATINGS_FILE), R.RATINGS_COLUMNS,
+                    [R.rating_row(rating) for rating in part])
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "out")
+    properties = {
+        "input_base": str(data),
+        "input_config": proto_utils.proto_to_json(Input(splits=[
+            Input.Split(name=name, pattern=f"{name}/{R.RATINGS_FILE}") for name in parts])),
+        "output_config": proto_utils.proto_to_json(Output()),
+        "output_data_format": example_gen_pb2.FORMAT_TF_EXAMPLE,
+        "output_file_format": example_gen_pb2.FORMAT_TFRECORDS_GZIP}
+    Executor(BaseBeamExecutor.Context(beam_pipeline_args=[])).Do(
+        {}, {"examples": [examples]}, properties)
+    assert artifact_utils.decode_split_names(examples.split_names) == list(parts)
+    for name, part in parts.items():
+        assert sorted(_records(artifact_utils.get_split_uri([examples], name))) == sorted(
+            _expected_examples(folder, part))

@@ -303,20 +303,19 @@ def test_schema_anomalies_stop_the_run_before_training(run, synthetic_folder, tm
 def test_examples_a_runner_lost_stop_the_run_with_nothing_published(
         run, synthetic_folder, tmp_path, capsys, monkeypatch):
     """A runner that drops elements without failing (the multi-processing DirectRunner at 10M)
-    is simulated by a join that drops one rating."""
+    is simulated by a shard reader that drops one rating."""
     from components import example_gen
 
     data = tmp_path / "data"
     shutil.copytree(synthetic_folder, data)
     ratings = R.read_table(str(data), R.RATINGS_FILE)
     dropped = ratings[0]
-    join = example_gen._JoinFeatures.process
+    read = example_gen.ratings_in
 
-    def lossy_join(self, rating, *args, **kwargs):
-        if rating != dropped:
-            yield from join(self, rating, *args, **kwargs)
+    def lossy_read(shard):
+        return (rating for rating in read(shard) if rating != dropped)
 
-    monkeypatch.setattr(example_gen._JoinFeatures, "process", lossy_join)
+    monkeypatch.setattr(example_gen, "ratings_in", lossy_read)
     store = _store(run)
     published = {kind: len(store.get_artifacts_by_type(kind)) for kind in ARTIFACT_TYPES}
     before = sorted(os.listdir(os.path.join(run, "serving")))
