@@ -180,8 +180,7 @@ class RecommenderModule(tf.Module):
         return neighbour_rows_sum(seen, self.item_neighbours, self.item_item, self._num_items)
 
     def _popularity_where_unknown(self, scores, index, num_known) -> tf.Tensor:
-        return tf.where((index < num_known)[:, None], scores,
-                        tf.broadcast_to(self.popularity[None, :], tf.shape(scores)))
+        return tf.where((index < num_known)[:, None], scores, self.popularity[None, :])
 
     def _table_ratings(self, transformed) -> tf.Tensor:
         users = tf.minimum(transformed[F.USER_INDEX], self._num_users)
