@@ -109,3 +109,24 @@ def test_served_scores_sum_the_kept_rows_of_each_users_rated_items():
                   neighbour_rows_sum(seen, tf.constant(kept.indices), tf.constant(kept.weights),
                                      9))
         np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_batch_of_many_users_is_summed_block_by_block_as_a_whole():
+    """neighbour_rows_sum works through NEIGHBOUR_BLOCK_USERS users at a time; a batch of
+    several blocks, the last one short and some users with no history, gives each user's own
+    row."""
+    import tensorflow as tf
+
+    from components.export import NEIGHBOUR_BLOCK_USERS, neighbour_rows_sum
+
+    rng = np.random.default_rng(4)
+    items = 30
+    kept = strongest_neighbours(rng.standard_normal((items, items)).astype(np.float32), 5)
+    rated = [list(rng.choice(items, rng.integers(0, 8), replace=False))
+             for _ in range(2 * NEIGHBOUR_BLOCK_USERS + 7)]
+    assert any(not history for history in rated)
+    seen = tf.ragged.constant(rated, dtype=tf.int64, row_splits_dtype=tf.int64)
+    scores = neighbour_rows_sum(seen,
+                                tf.constant(kept.indices), tf.constant(kept.weights), items)
+    expected = np.stack([kept.dense()[history].sum(axis=0) for history in rated])
+    np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-5)
