@@ -91,7 +91,7 @@ def item_part(item: R.Item) -> tf.train.Example:
 def joined(rating: R.Rating, user: tf.train.Example, item: tf.train.Example
            ) -> tf.train.Example:
     """One rating with its user's and item's parts, as a proto (the join itself assembles
-    bytes instead: _JoinFeatures)."""
+    bytes instead: ExampleJoiner)."""
     example = tf.train.Example()
     example.CopyFrom(user)
     example.MergeFrom(item)
