@@ -10,9 +10,11 @@ examples written against the ratings read (components/example_count.py).
 
 import bisect
 import collections
+import contextlib
 import hashlib
 import itertools
 import os
+import uuid
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import apache_beam as beam
@@ -42,7 +44,7 @@ from components.example_count import check_every_rating_written
 from data import raw_format as R
 
 INPUT_BASE_KEY = "input_base"
-INCOMPLETE = ".incomplete"  # a shard's split file while it is being written
+INCOMPLETE = ".incomplete"  # in the name of a shard's split file while it is being written
 
 
 def _bucket_label(value: int, boundaries) -> str:
@@ -183,8 +185,8 @@ def hash_split(buckets: Sequence[int]) -> Callable[[bytes], int]:
 
 
 class _CountRatingsPerUser(beam.DoFn):
-    """Each user's ratings in one shard, as one dict (a shard holds few users' rows at most
-    once each, and one element per shard crosses Beam, not one per rating)."""
+    """Each user's ratings in one shard, as one dict: one element per shard crosses Beam, not
+    one per rating."""
 
     def process(self, shard: text_shards.Shard) -> Iterable[Dict[str, int]]:
         yield dict(collections.Counter(rating.user_id for rating in ratings_in(shard)))
@@ -197,10 +199,21 @@ def _summed_counts(counts: Iterable[Dict[str, int]]) -> Dict[str, int]:
     return dict(total)
 
 
+def _discard(writers: Sequence[tf.io.TFRecordWriter], paths: Sequence[str]) -> None:
+    """Closes and deletes what a failed attempt wrote, keeping the error that failed it."""
+    for writer in writers:
+        with contextlib.suppress(Exception):
+            writer.close()
+    for path in paths:
+        with contextlib.suppress(Exception):
+            tf.io.gfile.remove(path)
+
+
 class _WriteShard(beam.DoFn):
     """Joins a shard's ratings and writes them, split by split, to a gzipped TFRecord file of
-    each split named after the shard: a retried shard rewrites the same files, a file appears
-    under its name only once it is whole, and a shard that fails leaves none."""
+    each split named after the shard. Each attempt writes under names of its own (a runner
+    may run two attempts of a shard at once) and renames its files into place once whole, so
+    a retried shard leaves the same files and a failed one none."""
 
     def __init__(self, split_uris: Sequence[str], buckets: Optional[Sequence[int]]):
         self._split_uris, self._buckets = list(split_uris), buckets
@@ -211,23 +224,33 @@ class _WriteShard(beam.DoFn):
         split_of = hash_split(self._buckets) if self._buckets else lambda record: 0
         names = [os.path.join(uri, f"{write_split.DEFAULT_FILE_NAME}-{shard.index:05d}-of-"
                                    f"{shard.count:05d}.gz") for uri in self._split_uris]
-        writers = [tf.io.TFRecordWriter(name + INCOMPLETE, tf.io.TFRecordOptions("GZIP"))
-                   for name in names]
+        attempt = f"{INCOMPLETE}-{uuid.uuid4().hex}"
+        writers: List[tf.io.TFRecordWriter] = []
         written = 0
         try:
+            for name in names:
+                writers.append(tf.io.TFRecordWriter(name + attempt,
+                                                    tf.io.TFRecordOptions("GZIP")))
             for rating in ratings_in(shard):
                 record = joiner.example(rating)
                 writers[split_of(record)].write(record)
                 written += 1
-        except Exception:
-            for writer, name in zip(writers, names):
+            for writer in writers:
                 writer.close()
-                tf.io.gfile.remove(name + INCOMPLETE)
+        except BaseException:
+            _discard(writers, [name + attempt for name in names])
             raise
-        for writer, name in zip(writers, names):
-            writer.close()
-            tf.io.gfile.rename(name + INCOMPLETE, name, overwrite=True)
+        for name in names:
+            tf.io.gfile.rename(name + attempt, name, overwrite=True)
         yield written
+
+
+def _remove_incomplete(split_uris: Iterable[str]) -> None:
+    """Files of attempts that died before cleaning up (a killed worker): TFX's readers take
+    every file of a split folder."""
+    for uri in split_uris:
+        for path in tf.io.gfile.glob(os.path.join(uri, f"*{INCOMPLETE}-*")):
+            tf.io.gfile.remove(path)
 
 
 def ratings_path(exec_properties: Dict[str, Any], split_pattern: str) -> str:
@@ -291,7 +314,8 @@ def split_names(exec_properties: Dict[str, Any]) -> List[str]:
 
 def _writes(exec_properties: Dict[str, Any], examples: Artifact) -> Writes:
     """Where ExampleGen's configs send each ratings file: a hash split of the one input over
-    the output splits, or a folder per input split. examples: its split_names already set."""
+    the output splits, or a folder per input split. examples: its split_names set (the
+    split folders are named from them)."""
     input_config, output_config = _configs(exec_properties)
     names = split_names(exec_properties)
     paths = [ratings_path(exec_properties, split.pattern) for split in input_config.splits]
@@ -334,6 +358,7 @@ class Executor(BaseBeamExecutor):
             for number, (path, uris, buckets) in enumerate(writes):
                 _ = pipeline | f"WriteExamples[{number}]" >> WriteJoinedExamples(
                     path, uris, buckets)
+        _remove_incomplete(uri for _, uris, _ in writes for uri in uris)
         examples_utils.set_payload_format(examples, exec_properties[OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, write_split.to_file_format_str(
             exec_properties[OUTPUT_FILE_FORMAT_KEY]))

@@ -139,9 +139,11 @@ def _rated_by(catalog: Catalog):
 def _rows(raters: tf.RaggedTensor, ratings: tf.RaggedTensor, items: tf.Tensor,
           num_users: int) -> tf.SparseTensor:
     """The given items' ratings as a sparse [len(items), num_users] matrix, its entries in
-    user order: sparse_dense_matmul then walks the [users, hidden] tables (and writes their
-    gradients) in order rather than at random, 0.96 → 0.58 s a step at MovieLens-10M's shape,
-    sorting included (TF's docs recommend this column-major order for it)."""
+    user order, not the canonical row-major one (reorder it before an op that needs that,
+    such as tf.sparse.to_dense): sparse_dense_matmul then walks the [users, hidden] tables
+    (and writes their gradients) in order rather than at random, 0.96 → 0.58 s a step at
+    MovieLens-10M's shape, sorting included (TF's docs recommend this column-major order
+    for it)."""
     users = tf.gather(raters, items)
     order = tf.argsort(users.flat_values, stable=True)
     return tf.sparse.SparseTensor(

@@ -56,7 +56,7 @@ class ModelConfig:
                       self.embedding_dim)
 
 
-# The tables' L2 penalties are not Keras regularizers: HybridModel.train_step adds their
+# The tables' L2 penalties are not Keras regularizers: HybridModel.gradients adds their
 # gradients, written out below, to the objectives' own. The tape's gradient of a penalty
 # read each table once more and broadcast its upstream gradient over it: at 70K users,
 # ~25 ms of an 82 ms step (`make bench-towers ARGS=--profile`).
@@ -80,6 +80,11 @@ class PartL2:
     l2: float
     rank_l2: float
     split: int
+
+    def __post_init__(self):
+        # A config's `l2: 0` is an int: the column weights must be float32 all the same.
+        object.__setattr__(self, "l2", float(self.l2))
+        object.__setattr__(self, "rank_l2", float(self.rank_l2))
 
     def _column_weights(self, table) -> tf.Tensor:
         columns = tf.range(tf.shape(table)[1])
@@ -477,8 +482,6 @@ class HybridModel(tf.keras.Model):
         retrieval_loss = tf.reduce_sum(losses * known) / tf.maximum(tf.reduce_sum(known), 1.0)
         return rating_loss, retrieval_loss
 
-    # The steps are plain tensor code: AutoGraph's conversion of them and of every Keras layer
-    # they call (over 100 functions) took ~15 s of each Trainer run and bought nothing.
     def gradients(self, features: Features, labels: tf.Tensor):
         """The gradient of the weighted objectives plus the tables' penalties with respect to
         trainable_variables (the penalties' part written out: L2), and the objectives."""

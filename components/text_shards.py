@@ -33,7 +33,7 @@ def shards(path: str, shard_bytes: Optional[int] = None) -> List[Shard]:
         first = len(handle.readline())
     size = tf.io.gfile.stat(path).length
     starts = list(range(first, size, shard_bytes)) or [first]
-    return [Shard(path, index, len(starts), start, min(start + shard_bytes, max(size, first)))
+    return [Shard(path, index, len(starts), start, min(start + shard_bytes, size))
             for index, start in enumerate(starts)]
 
 

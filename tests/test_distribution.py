@@ -30,7 +30,10 @@ SCRIPT = textwrap.dedent("""
         tf.keras.utils.set_random_seed(5)
         with strategy.scope():
             model = HybridModel(
-                VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0), 3.5,
+                # Penalties large enough to move the weights past the tolerance below: their
+                # gradients are added per replica (HybridModel.gradients).
+                VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0, l2=0.1,
+                                   rank_l2=0.05), 3.5,
                 _candidates(), retrieval_weight=1.0,
                 retrieval=WeightedSquaresRetrieval(np.full(VOCAB.users - 1, 4), 0.2),
                 history=(np.array([0, 2, 3] + [3] * (VOCAB.users - 2)), np.array([1, 4, 2]),

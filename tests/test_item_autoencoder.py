@@ -150,6 +150,24 @@ def test_its_hand_derived_gradients_are_the_tapes_gradients_of_the_loss():
     assert len(model.variables) == 4
 
 
+def test_a_batch_in_user_order_gives_the_same_gradients():
+    """_rows hands the step its entries in user order, not row-major; the gradients are still
+    the tape's of the loss (which does not depend on the order), an item twice included."""
+    from components.item_autoencoder import _rated_by, _rows
+
+    model = ItemAutoencoder(num_users=NUM_USERS, hidden=6, seed=3)
+    model.decoder_bias.assign(np.random.default_rng(2).normal(size=NUM_USERS).astype(np.float32))
+    raters, ratings = _rated_by(_catalog())
+    batch = _rows(raters, ratings, tf.constant([3, 7, 7, 12], tf.int64), NUM_USERS)
+    users = batch.indices.numpy()[:, 1]
+    assert np.all(np.diff(users) >= 0) and np.any(np.diff(batch.indices.numpy()[:, 0]) < 0)
+    with tf.GradientTape() as tape:
+        loss = model.loss(tf.sparse.reorder(batch), 0.5)
+    for ours, theirs in zip(model.gradients(batch, 0.5), tape.gradient(loss, model.weights)):
+        np.testing.assert_allclose(ours.numpy(), tf.convert_to_tensor(theirs).numpy(),
+                                   rtol=2e-5, atol=2e-6)
+
+
 @pytest.mark.parametrize("budget_epochs, trained", [(3, 3), (100, 20)])
 def test_the_trainer_gives_it_the_epochs_its_example_budget_allows(budget_epochs, trained):
     catalog = _catalog()

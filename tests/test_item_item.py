@@ -126,7 +126,8 @@ def test_a_batch_of_many_users_is_summed_block_by_block_as_a_whole():
              for _ in range(2 * NEIGHBOUR_BLOCK_USERS + 7)]
     assert any(not history for history in rated)
     seen = tf.ragged.constant(rated, dtype=tf.int64, row_splits_dtype=tf.int64)
-    scores = neighbour_rows_sum(seen,
-                                tf.constant(kept.indices), tf.constant(kept.weights), items)
+    indices, weights = tf.constant(kept.indices), tf.constant(kept.weights)
+    scores = neighbour_rows_sum(seen, indices, weights, items)
     expected = np.stack([kept.dense()[history].sum(axis=0) for history in rated])
     np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-5)
+    assert neighbour_rows_sum(seen[:0], indices, weights, items).shape == (0, items)

@@ -1,6 +1,7 @@
 """The hybrid model's layers alone, a training step, and the catalog pass."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from components import features as F
@@ -202,6 +203,14 @@ def test_rating_and_ranking_parts_are_penalized_by_their_own_weights():
                                0.5 * (1 + 4 + 0 + 1) + 0.1 * (9 + 1))
 
 
+def test_integer_penalty_weights_from_a_config_are_floats():
+    from components.model import PartL2
+
+    penalty = PartL2(0, 1, split=2)
+    assert penalty(tf.ones([2, 3])).numpy() == pytest.approx(2.0)
+    assert penalty.gradient(tf.ones([2, 3])).dtype == tf.float32
+
+
 def test_each_penaltys_written_out_gradient_is_the_tapes():
     from components.model import L2, PartL2
 
@@ -241,10 +250,15 @@ def test_a_steps_gradients_are_the_tapes_of_the_objectives_plus_the_penalties():
         rating_loss, retrieval_loss = model._objectives(features, labels, training=True)
         loss = rating_loss + 0.5 * retrieval_loss + penalty_loss(model)
     expected = tape.gradient(loss, model.trainable_variables)
-    names = {table.name for table, _ in penalized_tables(model)}
-    assert {f"{model.name}/{name}:0" for name in (
-        "user_tower/user_id/vectors/embeddings", "user_tower/age/embeddings",
-        "user_tower/history/implicit", "item_tower/genres/embeddings")} <= names
+    # Every table that carried an L2 penalty as a Keras regularizer, each once.
+    names = [table.name for table, _ in penalized_tables(model)]
+    assert sorted(names) == sorted(f"{model.name}/{name}:0" for name in (
+        "user_tower/user_id/vectors/embeddings", "user_tower/user_id/biases/embeddings",
+        "user_tower/age/embeddings", "user_tower/gender/embeddings",
+        "user_tower/occupation/embeddings", "user_tower/zip_prefix/embeddings",
+        "user_tower/history/implicit", "user_tower/history/explicit",
+        "item_tower/item_id/vectors/embeddings", "item_tower/item_id/biases/embeddings",
+        "item_tower/genres/embeddings", "item_tower/year/embeddings"))
     for variable, mine, theirs in zip(model.trainable_variables, ours, expected):
         np.testing.assert_allclose(tf.convert_to_tensor(mine).numpy(),
                                    tf.convert_to_tensor(theirs).numpy(), rtol=1e-5, atol=1e-7,
