@@ -120,11 +120,16 @@ class _ParseRows(beam.DoFn):
             yield self._parse(self._path, None, R.split_csv_line(line))
 
 
-def _read_table(pipeline: beam.Pipeline, path: str, label: str) -> beam.PCollection:
-    name = os.path.basename(path)
+def _check_header(path: str) -> None:
+    """A raw file's header, checked against its columns before Beam reads past it."""
     with tf.io.gfile.GFile(path) as handle:
         header = R.split_csv_line(handle.readline())
-    R.check_header(path, header, R.COLUMNS[name])
+    R.check_header(path, header, R.COLUMNS[os.path.basename(path)])
+
+
+def _read_table(pipeline: beam.Pipeline, path: str, label: str) -> beam.PCollection:
+    name = os.path.basename(path)
+    _check_header(path)
     return (pipeline
             | f"Read{label}" >> beam.io.ReadFromText(path, skip_header_lines=1)
             | f"Parse{label}" >> beam.ParDo(_ParseRows(path, R.PARSERS[name])))
@@ -184,12 +189,20 @@ def hash_split(buckets: Sequence[int]) -> Callable[[bytes], int]:
     return split_of
 
 
+def _user_of_line(line: str) -> Iterable[str]:
+    """The user id of a ratings line, as parse_rating reads it; none for a blank line (a
+    malformed one is refused by the join's own parse)."""
+    if line.strip():
+        yield R.split_csv_line(line)[R.RATINGS_COLUMNS.index(F.USER_ID)].strip()
+
+
 class _CountRatingsPerUser(beam.DoFn):
     """Each user's ratings in one shard, as one dict: one element per shard crosses Beam, not
-    one per rating."""
+    one per rating. Only the user id column is read: the join parses each row in full."""
 
     def process(self, shard: text_shards.Shard) -> Iterable[Dict[str, int]]:
-        yield dict(collections.Counter(rating.user_id for rating in ratings_in(shard)))
+        yield dict(collections.Counter(
+            user for line in text_shards.lines(shard) for user in _user_of_line(line)))
 
 
 def _summed_counts(counts: Iterable[Dict[str, int]]) -> Dict[str, int]:
@@ -273,9 +286,7 @@ class WriteJoinedExamples(beam.PTransform):
         self._folder = os.path.dirname(ratings_file)
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
-        with tf.io.gfile.GFile(self._ratings_path) as handle:
-            R.check_header(self._ratings_path, R.split_csv_line(handle.readline()),
-                           R.RATINGS_COLUMNS)
+        _check_header(self._ratings_path)
         # Reshuffled, so that the runner spreads the shards over its workers.
         shards = (pipeline
                   | "Shards" >> beam.Create(text_shards.shards(self._ratings_path))

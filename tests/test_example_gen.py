@@ -20,6 +20,7 @@ from components import text_shards
 from components.example_gen import (
     Executor,
     WriteJoinedExamples,
+    _user_of_line,
     activity_group,
     age_group,
 )
@@ -81,6 +82,15 @@ def test_every_rating_becomes_the_bytes_of_its_joined_example(
         _ = pipeline | WriteJoinedExamples(ratings_file, [str(tmp_path)])
     assert len(os.listdir(tmp_path)) == shards
     assert sorted(_records(tmp_path)) == sorted(_expected_examples(folder))
+
+
+@pytest.mark.parametrize("line, users", [
+    ("196,242,3,881250949", ["196"]),
+    (" 196 ,242,3,881250949\r\n", ["196"]),  # as parse_rating reads it: stripped
+    ("   \n", []),
+])
+def test_each_ratings_line_counts_for_its_user(line, users):
+    assert list(_user_of_line(line)) == users
 
 
 def test_a_user_missing_from_the_users_table_is_refused_by_name(folder, tmp_path):
