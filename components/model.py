@@ -10,7 +10,7 @@ parts learn to stand alone.
 """
 
 import dataclasses
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -58,24 +58,13 @@ class ModelConfig:
 
 # The tables' L2 penalties are not Keras regularizers: HybridModel.gradients adds their
 # gradients, written out below, to the objectives' own. The tape's gradient of a penalty
-# read each table once more and broadcast its upstream gradient over it: at 70K users,
-# ~25 ms of an 82 ms step (`make bench-towers ARGS=--profile`).
-@dataclasses.dataclass(frozen=True)
-class L2:
-    """weight·‖W‖²."""
-
-    weight: float
-
-    def __call__(self, table) -> tf.Tensor:
-        return self.weight * tf.reduce_sum(tf.square(table))
-
-    def gradient(self, table) -> tf.Tensor:
-        return (2 * self.weight) * table
-
-
+# read each table once more and broadcast its upstream gradient over it (at 70K users the
+# profiler put ~25 ms of an 82 ms step there; `make bench-towers` measured the step a few per
+# cent faster without it).
 @dataclasses.dataclass(frozen=True)
 class PartL2:
-    """l2·‖W[:, :split]‖² + rank_l2·‖W[:, split:]‖², one weight per column."""
+    """l2·‖W[:, :split]‖² + rank_l2·‖W[:, split:]‖², one weight per column; a table of one
+    part has the same weight for both."""
 
     l2: float
     rank_l2: float
@@ -97,18 +86,17 @@ class PartL2:
         return table * (2 * self._column_weights(table))
 
 
-Penalty = Union[L2, PartL2]
-PenalizedTables = List[Tuple[tf.Variable, Penalty]]
+PenalizedTables = List[Tuple[tf.Variable, PartL2]]
 
 
-def _penalty(l2) -> Optional[Penalty]:
-    """l2: a weight (0: none), or a Penalty of its own."""
-    if isinstance(l2, (L2, PartL2)):
+def _penalty(l2) -> Optional[PartL2]:
+    """l2: one weight for the whole table (0: none), or a PartL2 of its own."""
+    if isinstance(l2, PartL2):
         return l2
-    return L2(float(l2)) if l2 else None
+    return PartL2(l2, l2, 0) if l2 else None
 
 
-def _penalized(*tables: tf.Variable, penalty: Optional[Penalty]) -> PenalizedTables:
+def _penalized(*tables: tf.Variable, penalty: Optional[PartL2]) -> PenalizedTables:
     return [(table, penalty) for table in tables] if penalty else []
 
 
@@ -133,7 +121,7 @@ def small_normal() -> tf.keras.initializers.Initializer:
 
 class PenalizedEmbedding(tf.keras.layers.Embedding):
     """An embedding table, small at the start, with its L2 penalty (l2: a weight or a
-    Penalty)."""
+    PartL2)."""
 
     def __init__(self, buckets: int, dim: int, l2, **kwargs):
         super().__init__(buckets, dim, embeddings_initializer=small_normal(), **kwargs)
