@@ -1,6 +1,7 @@
 """`recommend`'s item-item term alone, whole rows against each item's k strongest neighbours,
-at a catalog's shape: the served functions of components/export.py on random weights and
-random histories of the given mean length (timing does not depend on the values).
+at a catalog's shape: the served functions of components/export.py, run block by block with a
+top 10 as `recommend` runs them, on random weights and random histories of the given mean
+length (timing does not depend on the values).
 
 Usage: python -m bench.item_item_latency [--items 10677] [--rated 143] [--k 256]
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 CALLS = 30
 USERS = 943
+TOP_K = 10
 
 
 def _milliseconds(function, *args) -> float:
@@ -21,7 +23,7 @@ def _milliseconds(function, *args) -> float:
     times = []
     for _ in range(CALLS):
         start = time.perf_counter()
-        function(*args).numpy()
+        [tensor.numpy() for tensor in function(*args)]
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
 
@@ -30,7 +32,7 @@ def measure(items: int, rated: int, k: int, seed: int = 0) -> dict:
     """Median milliseconds for one user and for 943 users, each way."""
     import tensorflow as tf
 
-    from components.export import neighbour_rows_sum, whole_rows_sum
+    from components.export import neighbour_rows_sum, top_k_by_blocks, whole_rows_sum
     from components.item_item import strongest_neighbours
 
     rng = np.random.default_rng(seed)
@@ -42,8 +44,11 @@ def measure(items: int, rated: int, k: int, seed: int = 0) -> dict:
     matrix = tf.Variable(weights, trainable=False)
     indices = tf.Variable(kept.indices, trainable=False)
     kept_weights = tf.Variable(kept.weights, trainable=False)
-    whole = tf.function(lambda seen: whole_rows_sum(seen, matrix))
-    neighbours = tf.function(lambda seen: neighbour_rows_sum(seen, indices, kept_weights, items))
+    top = tf.constant(TOP_K)
+    whole = tf.function(lambda seen: top_k_by_blocks(
+        lambda rated: whole_rows_sum(rated, matrix), (seen,), top))
+    neighbours = tf.function(lambda seen: top_k_by_blocks(
+        lambda rated: neighbour_rows_sum(rated, indices, kept_weights, items), (seen,), top))
     return {f"{name} {users}": _milliseconds(function, histories[:users])
             for name, function in (("whole rows", whole), (f"k={k}", neighbours))
             for users in (1, USERS)}

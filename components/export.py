@@ -9,7 +9,7 @@ through the hybrid's user tower, or, for table models, as the mean vector of kno
 the same age bucket, gender and occupation.
 """
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -23,34 +23,31 @@ from components.tables import TableModel, demographic_key
 
 RATING_RANGE = (1.0, 5.0)
 SIGNATURES = ("serving_default", "recommend", "recommend_with_features", "similar_items")
-# TF's sparse × dense product runs on one thread: a batch's item-item scores are computed in
-# this many blocks of users, which TF runs side by side (`make bench-scale` at 1M, 943 users ×
-# 3,706 items on 2 cores: 0.107 → 0.091 s; one user 0.6 → 1.0 ms).
-ITEM_ITEM_BLOCKS = 4
-NEIGHBOUR_BLOCK_USERS = 16
+# A batch is scored and ranked this many users at a time, two blocks side by side (TF's sparse
+# × dense product and RaggedBincount each run on one thread): a block's [users × items] tensors
+# stay in cache and the allocator reuses them, where the whole batch's — 40 MB each at 943 users
+# × 10,677 items — were mapped and zeroed afresh, op after op.
+SCORE_BLOCK_USERS = 16
 
 _k = tf.TensorSpec([], tf.int32, name="k")
 
 
 def whole_rows_sum(seen: tf.RaggedTensor, matrix: tf.Tensor) -> tf.Tensor:
-    """[users, items]: Σ over each user's rated items j of matrix[j, ·], as sparse × dense
-    products (|rated| rows per user are read), one per block of users."""
-    block = -(-seen.nrows() // ITEM_ITEM_BLOCKS)
-    scores = []
-    for start in range(ITEM_ITEM_BLOCKS):
-        rated = seen[start * block:(start + 1) * block]
-        scores.append(tf.sparse.sparse_dense_matmul(tf.sparse.SparseTensor(
-            tf.stack([rated.value_rowids(), rated.flat_values], axis=1),
-            tf.ones_like(rated.flat_values, tf.float32),
-            [rated.nrows(), tf.shape(matrix, out_type=tf.int64)[0]]), matrix))
-    return tf.concat(scores, axis=0)
+    """[users, items]: Σ over each user's rated items j of matrix[j, ·], as one sparse × dense
+    product (|rated| rows per user are read)."""
+    return tf.sparse.sparse_dense_matmul(tf.sparse.SparseTensor(
+        tf.stack([seen.value_rowids(), seen.flat_values], axis=1),
+        tf.ones_like(seen.flat_values, tf.float32),
+        [seen.nrows(), tf.shape(matrix, out_type=tf.int64)[0]]), matrix)
 
 
-def _neighbour_counts(seen: tf.RaggedTensor, neighbours: tf.Tensor, weights: tf.Tensor,
-                      num_items: int) -> tf.Tensor:
-    """[users, items]: each user's rated items' neighbours, counted with their weights by
+def neighbour_rows_sum(seen: tf.RaggedTensor, neighbours: tf.Tensor, weights: tf.Tensor,
+                       num_items: int) -> tf.Tensor:
+    """[users, items]: Σ over each user's rated items j of weights[j] at neighbours[j]: a
+    weighted count over |rated|·k cells, faster than whole rows where k ≪ num_items (at
+    10,677 items and k 256, 943 users 407 → 148 ms, `make bench-item-item`). Counted by
     RaggedBincount itself: tf.math.bincount first takes the maximum of every cell (a pass as
-    long as the count), and the flat form needs each cell's row offset computed first."""
+    long as the count), and its flat form needs each cell's row offset computed first."""
     rated = seen.flat_values
     return tf.raw_ops.RaggedBincount(
         splits=seen.row_splits * neighbours.shape[1],
@@ -58,31 +55,25 @@ def _neighbour_counts(seen: tf.RaggedTensor, neighbours: tf.Tensor, weights: tf.
         weights=tf.reshape(tf.gather(weights, rated), [-1]), binary_output=False)
 
 
-def neighbour_rows_sum(seen: tf.RaggedTensor, neighbours: tf.Tensor, weights: tf.Tensor,
-                       num_items: int) -> tf.Tensor:
-    """[users, items]: Σ over each user's rated items j of weights[j] at neighbours[j]: a
-    weighted count over |rated|·k cells (faster than whole rows where k ≪ num_items: at
-    10,677 items and k 256, 943 users 407 → 148 ms, `make bench-item-item`), in blocks of
-    NEIGHBOUR_BLOCK_USERS users, two at a time: a block's cells are a few MB, which the
-    allocator reuses, where the whole batch's were three 138 MB tensors mapped afresh (943
-    users 234 → 86 ms, one user 0.68 → 0.69 ms on the system allocator, AMD EPYC). Counted
-    by RaggedBincount in blocks of 16 (was a flat bincount in blocks of 32): 943 users 72–79
-    → 61–62 ms, one user 0.73–0.76 → 0.53–0.56 ms."""
-    users = tf.cast(seen.nrows(), tf.int32)
-    # At least one block: an empty batch is one block of no users, [0, num_items].
-    blocks = tf.maximum((users + NEIGHBOUR_BLOCK_USERS - 1) // NEIGHBOUR_BLOCK_USERS, 1)
-    scores = tf.TensorArray(tf.float32, size=blocks, infer_shape=False,
-                            element_shape=[None, num_items])
+def top_k_by_blocks(score_block: Callable[..., tf.Tensor], rows: Sequence, k: tf.Tensor
+                    ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Indices and values of each user's k best scores: score_block(*rows of a block) gives a
+    block's [users, items] scores, SCORE_BLOCK_USERS users at a time (`rows`: tensors, dense
+    or ragged, one row per user)."""
+    users = tf.shape(rows[0])[0] if isinstance(rows[0], tf.Tensor) else rows[0].nrows(tf.int32)
+    # At least one block: an empty batch is one block of no users, [0, k].
+    blocks = tf.maximum((users + SCORE_BLOCK_USERS - 1) // SCORE_BLOCK_USERS, 1)
+    indices = tf.TensorArray(tf.int32, size=blocks, infer_shape=False, element_shape=[None, None])
+    values = tf.TensorArray(tf.float32, size=blocks, infer_shape=False, element_shape=[None, None])
 
-    def block(index, scores):
-        start = index * NEIGHBOUR_BLOCK_USERS
-        rated = seen[start:start + NEIGHBOUR_BLOCK_USERS]
-        return index + 1, scores.write(index, _neighbour_counts(rated, neighbours, weights,
-                                                                num_items))
+    def block(number, indices, values):
+        start = number * SCORE_BLOCK_USERS
+        top = tf.math.top_k(score_block(*[row[start:start + SCORE_BLOCK_USERS] for row in rows]), k)
+        return number + 1, indices.write(number, top.indices), values.write(number, top.values)
 
-    _, scores = tf.while_loop(lambda index, _: index < blocks, block, [0, scores],
-                              parallel_iterations=2)
-    return tf.reshape(scores.concat(), [users, num_items])
+    _, indices, values = tf.while_loop(lambda number, *_: number < blocks, block,
+                                       [0, indices, values], parallel_iterations=2)
+    return indices.concat(), values.concat()
 
 
 def _constant(values, dtype) -> tf.Variable:
@@ -185,13 +176,21 @@ class RecommenderModule(tf.Module):
         return tf.gather(tf.RaggedTensor.from_row_splits(self.seen_items, self.seen_splits),
                          tf.minimum(user_index, self._num_users))
 
-    def _unseen_top_k(self, scores: tf.Tensor, seen: tf.RaggedTensor, k: tf.Tensor):
-        """The top k of each user's scores, less the items they rated in training."""
-        positions = tf.stack([seen.value_rowids(), seen.flat_values], axis=1)
-        return self._top_k(tf.tensor_scatter_nd_update(
-            scores, positions, tf.fill([tf.shape(positions)[0]], -np.inf)), k)
+    def _unseen_top_k(self, score_block: Callable[..., tf.Tensor], index: tf.Tensor,
+                      user_vectors: tf.Tensor, seen: tf.RaggedTensor, k: tf.Tensor):
+        """The top k of each user's scores (score_block(index, user_vectors, seen) of a block
+        of users), less the items they rated in training."""
+        def unseen_scores(index, user_vectors, seen):
+            positions = tf.stack([seen.value_rowids(), seen.flat_values], axis=1)
+            return tf.tensor_scatter_nd_update(
+                score_block(index, user_vectors, seen), positions,
+                tf.fill([tf.shape(positions)[0]], -np.inf))
 
-    def _rank_scores(self, user_vectors: tf.Tensor, index: tf.Tensor, seen: tf.RaggedTensor
+        indices, scores = top_k_by_blocks(unseen_scores, (index, user_vectors, seen),
+                                          tf.minimum(k, self._num_items))
+        return {"item_ids": tf.gather(self.item_ids, indices), "scores": scores}
+
+    def _rank_scores(self, index: tf.Tensor, user_vectors: tf.Tensor, seen: tf.RaggedTensor
                      ) -> tf.Tensor:
         known = (index < self._num_users)[:, None]
         scores = (tf.matmul(user_vectors, self.rank_item_vectors, transpose_b=True)
@@ -199,6 +198,11 @@ class RecommenderModule(tf.Module):
         if self.item_item is None:
             return scores
         return scores + self._item_item_scores(seen)
+
+    def _rank_scores_or_popularity(self, index: tf.Tensor, user_vectors: tf.Tensor,
+                                   seen: tf.RaggedTensor) -> tf.Tensor:
+        return self._popularity_where_unknown(self._rank_scores(index, user_vectors, seen),
+                                              index, self._num_users)
 
     def _item_item_scores(self, seen: tf.RaggedTensor) -> tf.Tensor:
         if self.item_neighbours is None:
@@ -244,10 +248,8 @@ class RecommenderModule(tf.Module):
     def recommend(self, user_id, k):
         """Top-k unseen items for known users; the most popular items for unknown ones."""
         index = self._transform({F.USER_ID: user_id})[F.USER_INDEX]
-        seen = self._seen(index)
-        scores = self._rank_scores(tf.gather(self.rank_user_vectors, index), index, seen)
-        scores = self._popularity_where_unknown(scores, index, self._num_users)
-        return self._unseen_top_k(scores, seen, k)
+        return self._unseen_top_k(self._rank_scores_or_popularity, index,
+                                  tf.gather(self.rank_user_vectors, index), self._seen(index), k)
 
     @tf.function(input_signature=[
         tf.TensorSpec([None], tf.string, name="user_id"),
@@ -268,8 +270,7 @@ class RecommenderModule(tf.Module):
             vectors = tf.where((index < self._num_users)[:, None],
                                tf.gather(self.rank_user_vectors, index),
                                self._group_vectors(self.group_rank_vectors, transformed))
-        seen = self._seen(index)
-        return self._unseen_top_k(self._rank_scores(vectors, index, seen), seen, k)
+        return self._unseen_top_k(self._rank_scores, index, vectors, self._seen(index), k)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="item_id"), _k],
                  autograph=False)

@@ -111,23 +111,33 @@ def test_served_scores_sum_the_kept_rows_of_each_users_rated_items():
         np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_a_batch_of_many_users_is_summed_block_by_block_as_a_whole():
-    """neighbour_rows_sum works through NEIGHBOUR_BLOCK_USERS users at a time; a batch of
-    several blocks, the last one short and some users with no history, gives each user's own
-    row."""
+def test_a_batch_of_many_users_is_ranked_block_by_block_as_a_whole():
+    """top_k_by_blocks scores SCORE_BLOCK_USERS users at a time; a batch of several blocks, the
+    last one short and some users with no history, gives each user's own top k, and an empty
+    batch an empty [0, k]."""
     import tensorflow as tf
 
-    from components.export import NEIGHBOUR_BLOCK_USERS, neighbour_rows_sum
+    from components.export import SCORE_BLOCK_USERS, neighbour_rows_sum, top_k_by_blocks
 
     rng = np.random.default_rng(4)
-    items = 30
+    items, k = 30, 4
     kept = strongest_neighbours(rng.standard_normal((items, items)).astype(np.float32), 5)
     rated = [list(rng.choice(items, rng.integers(0, 8), replace=False))
-             for _ in range(2 * NEIGHBOUR_BLOCK_USERS + 7)]
+             for _ in range(2 * SCORE_BLOCK_USERS + 7)]
     assert any(not history for history in rated)
     seen = tf.ragged.constant(rated, dtype=tf.int64, row_splits_dtype=tf.int64)
+    offsets = tf.constant(rng.standard_normal((len(rated), 1)), tf.float32)
     indices, weights = tf.constant(kept.indices), tf.constant(kept.weights)
-    scores = neighbour_rows_sum(seen, indices, weights, items)
-    expected = np.stack([kept.dense()[history].sum(axis=0) for history in rated])
-    np.testing.assert_allclose(scores.numpy(), expected, rtol=1e-5, atol=1e-5)
-    assert neighbour_rows_sum(seen[:0], indices, weights, items).shape == (0, items)
+
+    def scores(offsets, seen):
+        return offsets + neighbour_rows_sum(seen, indices, weights, items)
+
+    top, values = top_k_by_blocks(scores, (offsets, seen), tf.constant(k))
+    expected = offsets.numpy() + np.stack([kept.dense()[history].sum(axis=0)
+                                           for history in rated])
+    np.testing.assert_allclose(values.numpy(), -np.sort(-expected, axis=1)[:, :k],
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.take_along_axis(expected, top.numpy(), axis=1),
+                               values.numpy(), rtol=1e-5, atol=1e-5)
+    empty, _ = top_k_by_blocks(scores, (offsets[:0], seen[:0]), tf.constant(k))
+    assert empty.shape == (0, k)

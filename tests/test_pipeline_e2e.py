@@ -14,7 +14,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components import features as F
 from components.example_gen import to_example
-from components.export import SIGNATURES
+from components.export import SCORE_BLOCK_USERS, SIGNATURES
 from data import raw_format as R
 from pipeline import cli
 from pipeline.serving import Recommender, latest_model_dir
@@ -221,9 +221,10 @@ def test_recommend_honours_k_and_batches(recommender, train_pairs):
 
 
 def test_recommend_scores_a_batch_as_it_scores_each_user_alone(recommender, train_pairs):
-    """The item-item term is computed in blocks of users: a batch (of a size the blocks do not
-    divide, an unknown user inside) ranks each user as a call of its own does."""
-    users = sorted({user for user, _, _ in train_pairs})[:6]
+    """A batch is scored in blocks of users: a batch (of several blocks, the last one short, an
+    unknown user inside) ranks each user as a call of its own does."""
+    users = sorted({user for user, _, _ in train_pairs})[:2 * SCORE_BLOCK_USERS + 2]
+    assert len(users) > SCORE_BLOCK_USERS
     batch = users[:3] + ["no-such-user"] + users[3:]
     alone = [rows for user in batch for rows in recommender.recommend([user], k=10)]
     together = recommender.recommend(batch, k=10)
