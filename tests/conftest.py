@@ -53,3 +53,25 @@ def pipeline_run(synthetic_folder, e2e_config_file, tmp_path_factory):
     finally:
         tempfile.tempdir = saved
     return output, code
+
+
+def _ranks_each_user_as_alone(recommender, users, features=None, k=10):
+    """A batch is scored in blocks of users (components/export.py `top_k_by_blocks`): a batch
+    of several blocks, the last one short, ranks each user as a call of its own does."""
+    import numpy as np
+
+    from components.export import SCORE_BLOCK_USERS
+
+    assert len(users) > 2 * SCORE_BLOCK_USERS and len(users) % SCORE_BLOCK_USERS
+    alone = [rows for number, user in enumerate(users) for rows in recommender.recommend(
+        [user], k, features and {name: [values[number]] for name, values in features.items()})]
+    together = recommender.recommend(users, k, features)
+    assert [[item for item, _ in rows] for rows in together] == [
+        [item for item, _ in rows] for rows in alone]
+    np.testing.assert_allclose([[score for _, score in rows] for rows in together],
+                               [[score for _, score in rows] for rows in alone], rtol=1e-5)
+
+
+@pytest.fixture(scope="session")
+def ranks_each_user_as_alone():
+    return _ranks_each_user_as_alone

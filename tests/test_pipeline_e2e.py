@@ -220,18 +220,35 @@ def test_recommend_honours_k_and_batches(recommender, train_pairs):
         assert [len(rows) for rows in result] == [k] * 4
 
 
-def test_recommend_scores_a_batch_as_it_scores_each_user_alone(recommender, train_pairs):
-    """A batch is scored in blocks of users: a batch (of several blocks, the last one short, an
-    unknown user inside) ranks each user as a call of its own does."""
+def test_recommend_scores_a_batch_as_it_scores_each_user_alone(
+        recommender, train_pairs, ranks_each_user_as_alone):
     users = sorted({user for user, _, _ in train_pairs})[:2 * SCORE_BLOCK_USERS + 2]
-    assert len(users) > SCORE_BLOCK_USERS
-    batch = users[:3] + ["no-such-user"] + users[3:]
-    alone = [rows for user in batch for rows in recommender.recommend([user], k=10)]
-    together = recommender.recommend(batch, k=10)
-    assert [[item for item, _ in rows] for rows in together] == [
-        [item for item, _ in rows] for rows in alone]
-    np.testing.assert_allclose([[score for _, score in rows] for rows in together],
-                               [[score for _, score in rows] for rows in alone], rtol=1e-5)
+    ranks_each_user_as_alone(recommender, users[:3] + ["no-such-user"] + users[3:])
+
+
+def test_recommend_with_features_scores_a_batch_as_it_scores_each_user_alone(
+        recommender, train_pairs, ranks_each_user_as_alone):
+    users = sorted({user for user, _, _ in train_pairs})[:2 * SCORE_BLOCK_USERS + 2]
+    batch = users[:3] + ["newcomer"] + users[3:]
+    rng = np.random.default_rng(0)
+    features = {F.AGE: [int(age) for age in rng.integers(18, 70, len(batch))],
+                F.GENDER: list(rng.choice(["F", "M"], len(batch))),
+                F.OCCUPATION: list(rng.choice(["student", "writer", "retired"], len(batch))),
+                F.ZIP_CODE: ["55455"] * len(batch)}
+    ranks_each_user_as_alone(recommender, batch, features)
+
+
+def test_recommend_answers_an_empty_batch_and_a_k_beyond_the_catalog(recommender, train_pairs):
+    empty = recommender.signature("recommend")(user_id=tf.constant([], tf.string),
+                                               k=tf.constant(10))
+    assert empty["item_ids"].shape == empty["scores"].shape == (0, 10)
+    catalog = recommender._model.item_ids.shape[0]
+    user = train_pairs[0][0]
+    seen = {i for u, i, _ in train_pairs if u == user}
+    [rows] = recommender.recommend([user], k=10 * catalog)
+    unseen = [item for item, score in rows if score > -np.inf]
+    assert len(rows) == catalog  # k is capped at the catalog
+    assert len(unseen) == len(set(unseen)) == catalog - len(seen)
 
 
 def test_recommend_unknown_user_without_features_falls_back_to_popularity(

@@ -12,6 +12,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.trainer import WARM_START_FILE
 from data import ingest, spans, synthetic
+from data import raw_format as R
 from pipeline import cli
 
 CONFIG = """
@@ -77,6 +78,20 @@ def test_spans_missed_between_runs_are_caught_up_and_training_reads_the_window(
 
     assert ingested_spans(load_config(output_dir=str(root / "out"))) == {0, 1, 2}
     assert _transform_input_spans(str(root / "out")) == [1, 2]
+
+
+def test_the_pruned_item_item_rows_rank_a_batch_as_each_user_alone(
+        spanned, ranks_each_user_as_alone):
+    root, data, _ = spanned
+    from components.export import SCORE_BLOCK_USERS
+    from pipeline.serving import Recommender, latest_model_dir
+
+    recommender = Recommender(latest_model_dir(str(root / "out" / "serving")))
+    # the pruned form is served
+    assert getattr(recommender._model, "item_neighbours", None) is not None
+    ratings = R.read_table(spans.latest_folder(data), R.RATINGS_FILE)
+    users = sorted({rating.user_id for rating in ratings})
+    ranks_each_user_as_alone(recommender, users[:2 * SCORE_BLOCK_USERS + 3])
 
 
 def test_a_run_with_nothing_new_trains_nothing_and_says_so(spanned, capsys):
