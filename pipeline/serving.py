@@ -47,18 +47,18 @@ class Recommender:
         scores from those demographics, which is how users the model never saw get served."""
         if user_features is None:
             return _pairs(self.signature("recommend")(
-                user_id=tf.constant(list(user_ids)), k=tf.constant(k)))
+                user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k)))
         return _pairs(self.signature("recommend_with_features")(
-            user_id=tf.constant(list(user_ids)),
+            user_id=tf.constant(list(user_ids), tf.string),
             age=tf.constant(list(user_features[F.AGE]), tf.int64),
-            gender=tf.constant(list(user_features[F.GENDER])),
-            occupation=tf.constant(list(user_features[F.OCCUPATION])),
-            zip_code=tf.constant(list(user_features[F.ZIP_CODE])),
+            gender=tf.constant(list(user_features[F.GENDER]), tf.string),
+            occupation=tf.constant(list(user_features[F.OCCUPATION]), tf.string),
+            zip_code=tf.constant(list(user_features[F.ZIP_CODE]), tf.string),
             k=tf.constant(k)))
 
     def similar_items(self, item_ids: Sequence[str], k: int = DEFAULT_K) -> Recommendations:
         return _pairs(self.signature("similar_items")(
-            item_id=tf.constant(list(item_ids)), k=tf.constant(k)))
+            item_id=tf.constant(list(item_ids), tf.string), k=tf.constant(k)))
 
     def predict_ratings(self, examples: Sequence[bytes]) -> List[float]:
         outputs = self.signature("serving_default")(examples=tf.constant(list(examples)))

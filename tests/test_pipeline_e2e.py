@@ -242,6 +242,9 @@ def test_recommend_answers_an_empty_batch_and_a_k_beyond_the_catalog(recommender
     empty = recommender.signature("recommend")(user_id=tf.constant([], tf.string),
                                                k=tf.constant(10))
     assert empty["item_ids"].shape == empty["scores"].shape == (0, 10)
+    no_features = {F.AGE: [], F.GENDER: [], F.OCCUPATION: [], F.ZIP_CODE: []}
+    assert recommender.recommend([]) == recommender.recommend([], 10, no_features) == []
+    assert recommender.similar_items([]) == []
     catalog = recommender._model.item_ids.shape[0]
     user = train_pairs[0][0]
     seen = {i for u, i, _ in train_pairs if u == user}
