@@ -81,3 +81,22 @@ def temporal(timestamps: np.ndarray, train_fraction: float = 0.8) -> np.ndarray:
     is_test = np.zeros(len(order), dtype=bool)
     is_test[order[_round_half_up(train_fraction * len(order)):]] = True
     return is_test
+
+
+def leave_last(user_ids: np.ndarray, timestamps: np.ndarray, per_user: int = 10) -> np.ndarray:
+    """Each user's latest `per_user` ratings are test (all but the earliest one for a user with
+    no more than that): what a model retrained on the past faces next.
+
+    A stable sort by (user, timestamp) breaks ties by file order: later rows are the latest.
+    """
+    if per_user < 1:
+        raise ValueError(f"per_user must be at least 1, got {per_user}")
+    _, user_index, counts = np.unique(np.asarray(user_ids), return_inverse=True,
+                                      return_counts=True)
+    order = np.lexsort((np.asarray(timestamps), user_index))
+    group_start = np.cumsum(counts) - counts
+    position = np.arange(len(order)) - np.repeat(group_start, counts)
+    num_train = np.maximum(counts - per_user, 1)
+    is_test = np.empty(len(order), dtype=bool)
+    is_test[order] = position >= np.repeat(num_train, counts)
+    return is_test

@@ -115,3 +115,20 @@ def test_fractions_out_of_range(fraction):
         splits.stratified_by_item(np.arange(10), fraction)
     with pytest.raises(ValueError, match="between 0 and 1"):
         splits.cold_start_users(np.arange(10), fraction)
+
+
+def test_leave_last_holds_out_each_users_latest_ratings_keeping_one_to_train_on():
+    users, _, timestamps = _ratings()
+    is_test = splits.leave_last(users, timestamps, per_user=10)
+    for user in np.unique(users):
+        rows = np.flatnonzero(users == user)
+        test, train = rows[is_test[rows]], rows[~is_test[rows]]
+        assert len(test) == min(10, len(rows) - 1)
+        if len(test):  # nothing held out is older than anything trained on
+            assert timestamps[test].min() >= timestamps[train].max()
+    assert splits.leave_last(users, timestamps).tolist() == is_test.tolist()
+
+
+def test_leave_last_breaks_timestamp_ties_by_file_order():
+    is_test = splits.leave_last(np.array(["a"] * 4), np.array([5, 5, 5, 1]), per_user=2)
+    assert is_test.tolist() == [False, True, True, False]
