@@ -18,6 +18,7 @@ from tensorflow_transform.saved import saved_transform_io_v2
 
 from components import features as F
 from components.catalog import Catalog
+from components.exclusions import Exclusions
 from components.model import HybridModel
 from components.tables import TableModel, demographic_key
 
@@ -109,7 +110,8 @@ class RecommenderModule(tf.Module):
 
     def __init__(self, tables: TableModel, transform_output: tft.TFTransformOutput,
                  catalog: Catalog, hybrid: Optional[HybridModel] = None,
-                 hybrid_variables: Sequence[tf.Variable] = ()):
+                 hybrid_variables: Sequence[tf.Variable] = (),
+                 exclusions: Optional[Exclusions] = None):
         super().__init__()
         if hybrid is not None and not hybrid_variables:
             raise ValueError("a hybrid is exported with its variables (the next warm start's)")
@@ -138,6 +140,10 @@ class RecommenderModule(tf.Module):
         self.popularity = _constant(catalog.popularity, tf.float32)
         self.seen_splits = _constant(catalog.seen_splits, tf.int64)
         self.seen_items = _constant(catalog.seen_items, tf.int64)
+        # Rated in spans older than the training window: excluded, never scored from.
+        exclusions = exclusions or Exclusions.none(catalog.num_users)
+        self.excluded_splits = _constant(exclusions.splits, tf.int64)
+        self.excluded_items = _constant(exclusions.items, tf.int64)
         self._table_rating_share = tables.table_rating_share
         self.item_item = self.item_neighbours = None
         if tables.item_item is not None:
@@ -174,20 +180,27 @@ class RecommenderModule(tf.Module):
 
     def _seen(self, user_index: tf.Tensor) -> tf.RaggedTensor:
         """Each user's items rated in training (none for unknown users)."""
-        return tf.gather(tf.RaggedTensor.from_row_splits(self.seen_items, self.seen_splits),
+        return self._rows(self.seen_items, self.seen_splits, user_index)
+
+    def _rows(self, values: tf.Variable, splits: tf.Variable, user_index: tf.Tensor
+              ) -> tf.RaggedTensor:
+        return tf.gather(tf.RaggedTensor.from_row_splits(values, splits),
                          tf.minimum(user_index, self._num_users))
 
     def _unseen_top_k(self, score_block: Callable[..., tf.Tensor], index: tf.Tensor,
                       user_vectors: tf.Tensor, seen: tf.RaggedTensor, k: tf.Tensor):
         """The top k of each user's scores (score_block(index, user_vectors, seen) of a block
-        of users), less the items they rated in training."""
-        def unseen_scores(index, user_vectors, seen):
-            positions = tf.stack([seen.value_rowids(), seen.flat_values], axis=1)
+        of users), less every item they rated: in training and in older spans."""
+        excluded = self._rows(self.excluded_items, self.excluded_splits, index)
+
+        def unseen_scores(index, user_vectors, seen, excluded):
+            rated = tf.concat([seen, excluded], axis=1)
+            positions = tf.stack([rated.value_rowids(), rated.flat_values], axis=1)
             return tf.tensor_scatter_nd_update(
                 score_block(index, user_vectors, seen), positions,
                 tf.fill([tf.shape(positions)[0]], -np.inf))
 
-        indices, scores = top_k_by_blocks(unseen_scores, (index, user_vectors, seen),
+        indices, scores = top_k_by_blocks(unseen_scores, (index, user_vectors, seen, excluded),
                                           tf.minimum(k, self._num_items))
         return {"item_ids": tf.gather(self.item_ids, indices), "scores": scores}
 

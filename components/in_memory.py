@@ -36,6 +36,13 @@ class InMemoryExamples:
         return cls({name: tf.concat(parts, axis=0) for name, parts in columns.items()},
                    tf.concat(labels, axis=0))
 
+    def concatenated(self, other: "InMemoryExamples") -> "InMemoryExamples":
+        """These examples followed by other's (the same columns)."""
+        return InMemoryExamples(
+            {name: tf.concat([column, other.features[name]], axis=0)
+             for name, column in self.features.items()},
+            tf.concat([self.labels, other.labels], axis=0))
+
     def in_canonical_order(self) -> "InMemoryExamples":
         """Sorted by the label and every single-valued column. ExampleGen writes examples in
         whatever order Beam's workers finish; the model trained (its batches, the catalog's

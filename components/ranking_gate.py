@@ -53,7 +53,7 @@ def RankingGate(  # noqa: N802 - TFX component names are classes
 
     def score(artifact):
         return evaluate_ranking(
-            signature_recommend(path_utils.serving_model_path(artifact.uri)), relevant, k)
+            signature_recommend(path_utils.eval_model_path(artifact.uri)), relevant, k)
 
     candidate = score(model)
     baseline = score(baseline_model) if baseline_model is not None else None

@@ -231,7 +231,7 @@ class Executor(tfx_evaluator.Executor):
             eval_config, has_baseline=has_baseline, rubber_stamp=True)
         tfma.utils.verify_eval_config(eval_config)
         check_supported(eval_config)
-        model_paths = {spec.name: path_utils.serving_model_path(artifact_utils.get_single_uri(
+        model_paths = {spec.name: path_utils.eval_model_path(artifact_utils.get_single_uri(
             input_dict[keys.BASELINE_MODEL_KEY if spec.is_baseline else keys.MODEL_KEY]))
             for spec in eval_config.model_specs}
         splits = json_utils.loads(exec_properties.get(keys.EXAMPLE_SPLITS_KEY) or "null")

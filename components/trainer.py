@@ -24,6 +24,7 @@ from components import features as F
 from components.adam import create_slots, fused_adam
 from components.catalog import Catalog, build_catalog
 from components.content import fit_content
+from components.exclusions import Exclusions, carried_exclusions
 from components.export import RecommenderModule, export
 from components.in_memory import InMemoryExamples
 from components.item_autoencoder import (
@@ -42,7 +43,7 @@ from components.model import (
 from components.popularity import fit_popularity
 from components.tables import TableModel
 from components.wals import WalsConfig, fit_wals
-from components.warm_start import WarmStartReport, load_previous, warm_start
+from components.warm_start import WarmStartReport, load_previous, warm_start, weights_of
 
 READ_BATCH = 65536
 WARM_START_FILE = "warm_start.json"  # in the ModelRun artifact: what a warm start carried over
@@ -423,48 +424,104 @@ def _return_freed_memory() -> None:
 
 
 def _train_and_export(fn_args: FnArgs) -> None:
+    """Fits on the train split and exports that model for the gate (Format-TFMA: what the
+    Evaluator and the release gate score, as they score the model in service's); then refits on
+    both splits, warm-started from it, and exports the refit for the Pusher (Format-Serving):
+    the eval split exists to gate, not to starve the served model."""
     laps = Laps()
     config = TrainingConfig.from_custom_config(fn_args.custom_config)
     tf.keras.utils.set_random_seed(config.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     vocab = vocabularies(transform_output)
     train = _read(fn_args.data_accessor, fn_args.train_files, transform_output)
+    # The pushed model refits on both splits, warm-started from the gate's: warm_start_epochs
+    # and autoencoder_warm_start_epochs (docs/design.md). No eval split (make bench's towers
+    # alone): one fit.
+    refit = bool(fn_args.eval_files)
+    held_out = (_read(fn_args.data_accessor, fn_args.eval_files, transform_output)
+                if refit else None)
     laps.lap("read")  # with loading Transform's graph and vocabularies
-    catalog = build_catalog(train.batches(READ_BATCH), num_users=vocab.users - F.OOV_BUCKETS,
-                            num_items=vocab.items - F.OOV_BUCKETS)
+    shape = dict(num_users=vocab.users - F.OOV_BUCKETS, num_items=vocab.items - F.OOV_BUCKETS)
+    catalog = build_catalog(train.batches(READ_BATCH), **shape)
+    if refit:
+        full_catalog = build_catalog(
+            train.batches(READ_BATCH).concatenate(held_out.batches(READ_BATCH)), **shape)
+        # Side features of every user and item, the eval split's only ones too (not ratings).
+        catalog = dataclasses.replace(
+            catalog, user_features=full_catalog.user_features,
+            item_year_buckets=full_catalog.item_year_buckets,
+            item_genres=full_catalog.item_genres)
     laps.lap("catalog")
-    fitted = None
-    if config.model == "hybrid":
-        # Before the towers' batches exist: EASE's float64 Gramian (0.9 GB at 10K items) then
-        # never coincides with the input pipeline's copy of the examples or the autoencoder.
-        item_item = fit_item_item(config, catalog)
-        laps.lap("item_item")
-        previous = (load_previous(fn_args.base_model)
-                    if config.warm_start and fn_args.base_model else None)
-        laps.lap("load_previous")
-        fitted = fit_hybrid(
-            config, vocab, catalog,
-            train.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
-            train.steps(config.batch_size), item_item,
-            previous=previous,
-            ids={name: transform_output.vocabulary_by_name(name)
-                 for name in (F.USER_VOCAB, F.ITEM_VOCAB)})
-        tables = fitted.tables
-        laps.lap("fit")
-    elif config.model == "wals":
-        tables = fit_wals_tables(config, catalog)
-    elif config.model == "content":
-        tables = fit_content(catalog, vocab.genres, cosine=config.content_cosine)
-    else:
-        tables = fit_popularity(catalog)
-    export(RecommenderModule(tables, transform_output, catalog,
-                             fitted.towers if fitted else None, fitted.variables if fitted else ()),
-           fn_args.serving_model_dir)
-    laps.lap("export")
-    if fitted is not None:
-        records = {TRAINING_FILE: {**fitted.training, "phase_seconds": laps.seconds}}
-        if fitted.warm_start is not None:
-            records[WARM_START_FILE] = dataclasses.asdict(fitted.warm_start)
-        for name, record in records.items():
+    ids = {name: transform_output.vocabulary_by_name(name)
+           for name in (F.USER_VOCAB, F.ITEM_VOCAB)}
+    service = (tf.saved_model.load(fn_args.base_model) if fn_args.base_model else None)
+    previous = (load_previous(service, fn_args.base_model)
+                if config.warm_start and service is not None else None)
+    laps.lap("load_previous")
+    gate = fit_model(config, vocab, catalog, train, previous, ids, laps)
+    hybrid = gate.hybrid
+    record, warm_report = (hybrid.training, hybrid.warm_start) if hybrid else (None, None)
+    served, served_catalog = gate, catalog
+    if refit:
+        _export(gate, transform_output, catalog, None, fn_args.eval_model_dir)
+        laps.lap("export")
+        refit_from = (weights_of(hybrid.variables), ids) if hybrid else None
+        # The gate's towers and their input pipeline hold the train split: freed before the
+        # split copies are joined.
+        del gate, served, hybrid
+        gc.collect()
+        everything = train.concatenated(held_out)
+        del train, held_out
+        served = fit_model(config, vocab, full_catalog, everything, refit_from, ids, laps,
+                           phase="refit_")
+        served_catalog = full_catalog
+        if served.hybrid is not None:
+            record = {**record, "refit": served.hybrid.training}
+    exclusions = (carried_exclusions(service, fn_args.base_model, ids[F.USER_VOCAB],
+                                     ids[F.ITEM_VOCAB], served_catalog)
+                  if service is not None else None)
+    _export(served, transform_output, served_catalog, exclusions, fn_args.serving_model_dir)
+    laps.lap("refit_export" if refit else "export")
+    if record is not None:
+        records = {TRAINING_FILE: {**record, "phase_seconds": laps.seconds}}
+        if warm_report is not None:
+            records[WARM_START_FILE] = dataclasses.asdict(warm_report)
+        for name, contents in records.items():
             with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, name), "w") as handle:
-                handle.write(json.dumps(record, indent=2))
+                handle.write(json.dumps(contents, indent=2))
+
+
+@dataclasses.dataclass
+class FittedModel:
+    tables: TableModel
+    hybrid: Optional[HybridFit]  # the towers, for the hybrid
+
+
+def fit_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
+              examples: InMemoryExamples, previous, ids, laps: Laps, phase: str = ""
+              ) -> FittedModel:
+    """The configured model kind fitted on examples (whose pairs the catalog holds)."""
+    if config.model != "hybrid":
+        fit = {"wals": fit_wals_tables, "popularity": lambda _, c: fit_popularity(c),
+               "content": lambda cfg, c: fit_content(c, vocab.genres, cosine=cfg.content_cosine)}
+        tables = fit[config.model](config, catalog)
+        laps.lap(f"{phase}fit")
+        return FittedModel(tables, None)
+    # Before the towers' batches exist: EASE's float64 Gramian (0.9 GB at 10K items) then
+    # never coincides with the input pipeline's copy of the examples or the autoencoder.
+    item_item = fit_item_item(config, catalog)
+    laps.lap(f"{phase}item_item")
+    fitted = fit_hybrid(
+        config, vocab, catalog,
+        examples.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
+        examples.steps(config.batch_size), item_item, previous=previous, ids=ids)
+    laps.lap(f"{phase}fit")
+    return FittedModel(fitted.tables, fitted)
+
+
+def _export(fitted: FittedModel, transform_output, catalog: Catalog,
+            exclusions: Optional[Exclusions], directory: str) -> None:
+    hybrid = fitted.hybrid
+    export(RecommenderModule(fitted.tables, transform_output, catalog,
+                             hybrid.towers if hybrid else None,
+                             hybrid.variables if hybrid else (), exclusions), directory)

@@ -94,18 +94,22 @@ def warm_start(variables: Sequence[tf.Variable], previous: Dict[str, np.ndarray]
     return WarmStartReport(copied=copied, mapped=mapped, new_ids=new_ids)
 
 
-def _vocabulary(model_dir: str, name: str) -> List[bytes]:
+def vocabulary(model_dir: str, name: str) -> List[bytes]:
     with tf.io.gfile.GFile(os.path.join(model_dir, "assets", name), "rb") as handle:
         return [line.rstrip(b"\n") for line in handle]
 
 
-def load_previous(model_dir: str):
-    """(weights by name, ids by vocabulary) of an exported hybrid; None for another kind (and
-    for a hybrid exported before its variables were saved as `hybrid_variables`)."""
-    module = tf.saved_model.load(model_dir)
+def load_previous(module: tf.Module, model_dir: str):
+    """(weights by name, ids by vocabulary) of an exported hybrid (module: model_dir loaded);
+    None for another kind (and for a hybrid exported before its variables were saved as
+    `hybrid_variables`)."""
     variables = list(getattr(module, "hybrid_variables", []))
     if not variables:
         return None
-    weights = {_name(v): v.numpy() for v in variables}
-    return weights, {vocab: _vocabulary(model_dir, vocab)
-                     for vocab in (F.USER_VOCAB, F.ITEM_VOCAB)}
+    return weights_of(variables), {vocab: vocabulary(model_dir, vocab)
+                                   for vocab in (F.USER_VOCAB, F.ITEM_VOCAB)}
+
+
+def weights_of(variables: Sequence[tf.Variable]) -> Dict[str, np.ndarray]:
+    """Variables' values by name, as warm_start takes them."""
+    return {_name(v): v.numpy() for v in variables}

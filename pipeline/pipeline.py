@@ -25,6 +25,7 @@ from tfx.orchestration.pipeline import Pipeline
 from tfx.proto.example_gen_pb2 import Input, Output, SplitConfig
 from tfx.proto.pusher_pb2 import PushDestination
 from tfx.proto.range_config_pb2 import RangeConfig, StaticRange
+from tfx.proto.transform_pb2 import SplitsConfig as TransformSplits
 from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
@@ -68,13 +69,7 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
 
 
 def example_splits(config: PipelineConfig):
-    """ExampleGen's input/output configs: a hash split, or one raw folder per split."""
-    names = [name for name, _ in config.split_buckets]
-    if config.presplit:
-        return {"input_config": Input(splits=[
-                    Input.Split(name=name, pattern=f"{name}/{config.ratings_pattern}")
-                    for name in names]),
-                "output_config": Output()}
+    """ExampleGen's input/output configs: one input, hashed into the train and eval splits."""
     return {"input_config": Input(splits=[
                 Input.Split(name="ratings", pattern=config.ratings_pattern)]),
             "output_config": Output(split_config=SplitConfig(splits=[
@@ -154,6 +149,7 @@ def create_pipeline(config: PipelineConfig, code_version: str,
                      schema=schema_gen.outputs["schema"])
     validation_gate = ValidationGate(anomalies=example_validator.outputs["anomalies"], **drift)
     training_examples, analyzer_cache = example_gen.outputs["examples"], None
+    split_names = [name for name, _ in config.split_buckets]
     if config.spanned:
         cache = _analyzer_cache()
         resolvers.append(cache)
@@ -166,6 +162,8 @@ def create_pipeline(config: PipelineConfig, code_version: str,
         examples=training_examples, schema=schema_gen.outputs["schema"],
         analyzer_cache=analyzer_cache,
         preprocessing_fn=TRANSFORM_FN,
+        # Vocabularies over both splits: the pushed model refits on both (components/trainer.py).
+        splits_config=TransformSplits(analyze=split_names, transform=split_names),
         custom_config={"code_version": code_version, SCHEMA_FILE_KEY: config.schema_file},
         # StatisticsGen already described the raw data; TFDV over the raw and the transformed
         # examples again cost Transform seconds and nothing reads it. The TF1 graph mode
@@ -174,20 +172,19 @@ def create_pipeline(config: PipelineConfig, code_version: str,
         # examples: the Trainer applies the graph as it reads (components/trainer.py, _read).
         disable_statistics=True, force_tf_compat_v1=True, materialize=False)
     transform.add_upstream_node(validation_gate)
-    baseline = None if config.train_only else _latest_blessed_model()
+    baseline = _latest_blessed_model()
     trainer = Trainer(
         run_fn=TRAINER_FN,
         examples=training_examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         # Continuous retraining warm-starts from the model in service.
-        base_model=baseline.outputs["model"] if baseline and config.spanned else None,
+        base_model=baseline.outputs["model"] if config.spanned else None,
         custom_config={**dataclasses.asdict(config.training), "code_version": code_version})
-    components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
-                  *resolvers, transform, trainer]
-    if baseline is not None:
-        components += [baseline, *_release(config, example_gen, trainer, baseline)]
-    return _pipeline(config, components)
+    return _pipeline(config, [
+        example_gen, statistics_gen, schema_gen, example_validator, validation_gate,
+        *resolvers, transform, trainer, baseline,
+        *_release(config, example_gen, trainer, baseline)])
 
 
 def _pipeline(config: PipelineConfig, components) -> Pipeline:

@@ -48,20 +48,37 @@ def recommender(run):
     return Recommender(latest_model_dir(os.path.join(run, "serving")))
 
 
-@pytest.fixture(scope="module")
-def train_pairs(run):
-    """(user_id, item_id, rating) of the train split ExampleGen wrote."""
-    store = _store(run)
-    examples = _raw_examples(store)
-    files = glob.glob(os.path.join(examples.uri, "Split-train", "*.gz"))
+def _split_records(run, split):
+    """The serialized examples of one split ExampleGen wrote."""
+    files = glob.glob(os.path.join(_raw_examples(_store(run)).uri, f"Split-{split}", "*.gz"))
+    return [record.numpy() for record in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def _split_pairs(run, split):
+    """(user_id, item_id, rating) of one split ExampleGen wrote."""
     pairs = []
-    for record in tf.data.TFRecordDataset(files, compression_type="GZIP"):
-        example = tf.train.Example.FromString(record.numpy())
-        feature = example.features.feature
+    for record in _split_records(run, split):
+        feature = tf.train.Example.FromString(record).features.feature
         pairs.append((feature[F.USER_ID].bytes_list.value[0].decode(),
                       feature[F.ITEM_ID].bytes_list.value[0].decode(),
                       feature[F.RATING].float_list.value[0]))
     return pairs
+
+
+@pytest.fixture(scope="module")
+def train_pairs(run):
+    return _split_pairs(run, "train")
+
+
+@pytest.fixture(scope="module")
+def eval_pairs(run):
+    return _split_pairs(run, "eval")
+
+
+@pytest.fixture(scope="module")
+def rated_pairs(train_pairs, eval_pairs):
+    """Every rating the run was given: what the pushed model learned from and excludes."""
+    return train_pairs + eval_pairs
 
 
 def test_every_component_produced_its_artifacts(run):
@@ -95,7 +112,8 @@ def test_the_trainer_records_its_examples_and_epoch_times(run, train_pairs):
     assert starts == sorted(starts) and len(starts) == 8 and starts[0] >= 0
     assert training["blended_models_seconds"] > 0  # the autoencoder and EASE, beside the towers
     assert list(training["phase_seconds"]) == [
-        "read", "catalog", "item_item", "load_previous", "fit", "export"]
+        "read", "catalog", "load_previous", "item_item", "fit", "export",
+        "refit_item_item", "refit_fit", "refit_export"]
     assert training["phase_seconds"]["fit"] > training["setup_seconds"] + starts[-1]
     assert starts[-1] < training["train_end_seconds"] <= training["towers_seconds"]
 
@@ -126,6 +144,55 @@ def test_a_run_larger_than_its_example_budget_trains_fewer_epochs(
     training = towers_alone(dataclasses.replace(config, training=dataclasses.replace(
         config.training, example_budget=4 * len(train_pairs) - 1)))
     assert training["epochs"] == 3 and len(training["epoch_seconds"]) == 3
+
+
+def test_the_pushed_model_learned_from_both_splits_and_the_gate_scored_the_train_splits(
+        run, train_pairs, eval_pairs):
+    """The gate scores a model that never saw the eval split (Format-TFMA, as the model in
+    service's was scored); the Pusher serves its refit on both splits (Format-Serving)."""
+    import tensorflow_model_analysis as tfma
+
+    store = _store(run)
+    [model_run] = store.get_artifacts_by_type("ModelRun")
+    with open(os.path.join(model_run.uri, "training.json")) as handle:
+        training = json.load(handle)
+    assert training["examples"] == len(train_pairs)
+    refit = training["refit"]
+    assert refit["examples"] == len(train_pairs) + len(eval_pairs)
+    assert refit["epochs"] == 2  # warm-started from the gate's model: warm_start_epochs
+    [model] = store.get_artifacts_by_type("Model")
+    gate = Recommender(os.path.join(model.uri, "Format-TFMA"))
+    served = Recommender(os.path.join(model.uri, "Format-Serving"))
+    [pushed] = store.get_artifacts_by_type("PushedModel")
+    pushed_model = tf.saved_model.load(pushed.custom_properties["pushed_destination"].string_value)
+    assert pushed_model.seen_items.shape[0] == len({(u, i) for u, i, _ in train_pairs + eval_pairs})
+    assert gate._model.seen_items.shape[0] == len({(u, i) for u, i, _ in train_pairs})
+
+    records = _split_records(run, "eval")
+    truth = np.array([rating for _, _, rating in eval_pairs])
+
+    def eval_rmse(recommender):
+        errors = np.array(recommender.predict_ratings(records)) - truth
+        return float(np.sqrt(np.mean(errors ** 2)))
+
+    evaluation = store.get_artifacts_by_type("ModelEvaluation")[0]
+    overall = dict(tfma.load_eval_result(evaluation.uri).slicing_metrics)[()][""][""]
+    assert overall["root_mean_squared_error"]["doubleValue"] == pytest.approx(
+        eval_rmse(gate), rel=1e-3)
+    assert eval_rmse(served) < eval_rmse(gate) - 0.02  # it learned the eval split's ratings
+
+
+def test_recommend_excludes_every_item_the_user_rated_in_either_split(
+        recommender, rated_pairs, eval_pairs):
+    rated = {}
+    for user, item, _ in rated_pairs:
+        rated.setdefault(user, set()).add(item)
+    users = sorted({user for user, _, _ in eval_pairs})[:40]
+    catalog = recommender._model.item_ids.shape[0]
+    for user, rows in zip(users, recommender.recommend(users, k=catalog)):
+        unseen = {item for item, score in rows if score > -np.inf}
+        assert not unseen & rated[user], user
+        assert len(unseen) == catalog - len(rated[user])
 
 
 def test_the_model_was_blessed_and_pushed(run):
@@ -180,9 +247,9 @@ def test_serving_default_rates_raw_examples_in_range(recommender, synthetic_fold
     assert np.corrcoef(predicted, truth)[0, 1] > 0.3  # it rates, not just a constant
 
 
-def test_recommend_known_user_excludes_training_items(recommender, train_pairs):
+def test_recommend_known_user_excludes_rated_items(recommender, rated_pairs):
     seen = {}
-    for user, item, _ in train_pairs:
+    for user, item, _ in rated_pairs:
         seen.setdefault(user, set()).add(item)
     user = max(seen, key=lambda u: len(seen[u]))
     [rows] = recommender.recommend([user], k=10)
@@ -194,13 +261,13 @@ def test_recommend_known_user_excludes_training_items(recommender, train_pairs):
 
 
 def test_recommend_adds_the_item_item_rows_of_a_known_users_rated_items(
-        recommender, train_pairs):
+        recommender, rated_pairs):
     """The hybrid's score: towers (item side scaled by their share) + Σ item_item[rated, ·]."""
     model = tf.saved_model.load(recommender.model_dir)
     item_index = {i.decode(): n for n, i in enumerate(model.item_ids.numpy())}
     splits, seen = model.seen_splits.numpy(), model.seen_items.numpy()
-    user, _, _ = train_pairs[0]
-    rated = sorted(item_index[i] for u, i, _ in train_pairs if u == user)
+    user, _, _ = rated_pairs[0]
+    rated = sorted(item_index[i] for u, i, _ in rated_pairs if u == user)
     [index] = [u for u in range(len(splits) - 1) if sorted(seen[splits[u]:splits[u + 1]]) == rated]
     item_item = model.item_item.numpy()
     towers = (model.rank_item_vectors.numpy() @ model.rank_user_vectors.numpy()[index]
@@ -238,7 +305,7 @@ def test_recommend_with_features_scores_a_batch_as_it_scores_each_user_alone(
     ranks_each_user_as_alone(recommender, batch, features)
 
 
-def test_recommend_answers_an_empty_batch_and_a_k_beyond_the_catalog(recommender, train_pairs):
+def test_recommend_answers_an_empty_batch_and_a_k_beyond_the_catalog(recommender, rated_pairs):
     empty = recommender.signature("recommend")(user_id=tf.constant([], tf.string),
                                                k=tf.constant(10))
     assert empty["item_ids"].shape == empty["scores"].shape == (0, 10)
@@ -246,8 +313,8 @@ def test_recommend_answers_an_empty_batch_and_a_k_beyond_the_catalog(recommender
     assert recommender.recommend([]) == recommender.recommend([], 10, no_features) == []
     assert recommender.similar_items([]) == []
     catalog = recommender._model.item_ids.shape[0]
-    user = train_pairs[0][0]
-    seen = {i for u, i, _ in train_pairs if u == user}
+    user = rated_pairs[0][0]
+    seen = {i for u, i, _ in rated_pairs if u == user}
     [rows] = recommender.recommend([user], k=10 * catalog)
     unseen = [item for item, score in rows if score > -np.inf]
     assert len(rows) == catalog  # k is capped at the catalog
@@ -255,9 +322,9 @@ def test_recommend_answers_an_empty_batch_and_a_k_beyond_the_catalog(recommender
 
 
 def test_recommend_unknown_user_without_features_falls_back_to_popularity(
-        recommender, train_pairs):
+        recommender, rated_pairs):
     counts = {}
-    for _, item, _ in train_pairs:
+    for _, item, _ in rated_pairs:
         counts[item] = counts.get(item, 0) + 1
     [rows] = recommender.recommend(["no-such-user"], k=5)
     top = sorted(counts.values(), reverse=True)[:5]
@@ -275,9 +342,9 @@ def test_recommend_unknown_user_with_features_uses_the_demographics(recommender)
     assert student != retiree  # demographics change the ranking
 
 
-def test_recommend_with_features_still_excludes_a_known_users_items(recommender, train_pairs):
-    user, item, _ = train_pairs[0]
-    seen = {i for u, i, _ in train_pairs if u == user}
+def test_recommend_with_features_still_excludes_a_known_users_items(recommender, rated_pairs):
+    user, item, _ = rated_pairs[0]
+    seen = {i for u, i, _ in rated_pairs if u == user}
     features = {F.AGE: [30], F.GENDER: ["F"], F.OCCUPATION: ["writer"], F.ZIP_CODE: ["12345"]}
     [rows] = recommender.recommend([user], 50, features)
     assert not {i for i, _ in rows} & seen

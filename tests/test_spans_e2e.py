@@ -197,3 +197,36 @@ def test_after_a_stopped_span_the_next_span_is_checked_against_the_last_good_one
     assert cli.main(["run", *args]) == 0, capsys.readouterr().err
     assert _transform_input_spans(str(root / "out")) == [3, 5]  # the window skips span 4
     assert len(os.listdir(root / "out" / "serving")) == len(versions) + 1
+
+
+def _pairs(folder):
+    return {(r.user_id, r.item_id) for r in R.read_table(folder, R.RATINGS_FILE)}
+
+
+def test_movies_of_a_span_that_left_the_window_stay_excluded(spanned, capsys):
+    """Spans 6 and 7 hold other ratings than span 5 (drawn from span 0): after them the window
+    is 6–7 and the model never trained on span 5, yet it still excludes span 5's movies, as it
+    excludes those of every span a model in service trained on (1, 2, 3, 5; 4 was stopped)."""
+    root, data, args = spanned
+    from pipeline.serving import Recommender, latest_model_dir
+
+    for number in (6, 7):
+        ingest.ingest(data, _batch(data, str(root / f"b{number}.csv"), number * 10**7, number,
+                                   source=os.path.join(data, spans.span_name(0))))
+        assert cli.main(["run", *args]) == 0, capsys.readouterr().err
+    assert _transform_input_spans(str(root / "out")) == [6, 7]
+    rated = {}
+    for span in (1, 2, 3, 5, 6, 7):
+        for user, item in _pairs(os.path.join(data, spans.span_name(span))):
+            rated.setdefault(user, set()).add(item)
+    window = _pairs(os.path.join(data, spans.span_name(6))) | _pairs(
+        os.path.join(data, spans.span_name(7)))
+    left_only = _pairs(os.path.join(data, spans.span_name(5))) - window
+    # Users the new model knows (a user absent from the window is a new user to it).
+    users = sorted({user for user, _ in window} & {user for user, _ in left_only})
+    assert len(users) > 20
+    recommender = Recommender(latest_model_dir(str(root / "out" / "serving")))
+    catalog = recommender._model.item_ids.shape[0]
+    for user, rows in zip(users, recommender.recommend(users, k=catalog)):
+        unseen = {item for item, score in rows if score > float("-inf")}
+        assert not unseen & rated[user], user
