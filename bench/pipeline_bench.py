@@ -216,7 +216,7 @@ def with_throughput(record: Dict[str, object]) -> Dict[str, object]:
                 record["examples"] / statistics.median(steady) if len(epochs) > 1 else None)}
 
 
-def _recsys_run(data_dir: str, output_dir: str, config_file: str):
+def recsys_run(data_dir: str, output_dir: str, config_file: str):
     """`recsys run` in a fresh process, as a user runs it: (wall seconds, its output)."""
     command = [os.path.join(os.path.dirname(sys.executable), "recsys"), "run",
                "--data", data_dir, "--output", output_dir]
@@ -239,9 +239,9 @@ def _new_span_run(data_dir: str, config_file: str, scratch: str) -> Dict[str, ob
     spans_dir, output = os.path.join(scratch, "spans"), os.path.join(scratch, "spans-output")
     earlier = [rating for week in weeks[:-1] for rating in week]
     write_first_span(data_dir, spans_dir, earlier)
-    _recsys_run(spans_dir, output, config_file)
+    recsys_run(spans_dir, output, config_file)
     ingest(spans_dir, write_ratings(os.path.join(scratch, "last-week.csv"), weeks[-1]))
-    seconds, printed = _recsys_run(spans_dir, output, config_file)
+    seconds, printed = recsys_run(spans_dir, output, config_file)
     if "Pipeline finished" not in printed:
         raise RuntimeError(f"expected a run that trains the new span, got: {printed[-500:]}")
     components = {name: float(took) for name, took in
@@ -258,7 +258,7 @@ def _no_new_data_run(config, data_dir: str, config_file: str) -> float:
     from pipeline.run_record import record_run, run_key
 
     record_run(config, run_key(config))
-    seconds, printed = _recsys_run(data_dir, config.output_dir, config_file)
+    seconds, printed = recsys_run(data_dir, config.output_dir, config_file)
     if "No new data since the last run" not in printed:
         raise RuntimeError(f"expected a run with nothing new, got: {printed[-500:]}")
     return seconds

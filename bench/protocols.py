@@ -1,7 +1,7 @@
-"""Writes the evaluation protocols' splits as pre-split raw folders the pipeline reads.
+"""Writes the evaluation protocols' splits as raw folders.
 
 <dest>/<protocol>/train/ and <dest>/<protocol>/eval/ each hold ratings.csv plus the full side
-tables, so `PipelineConfig(presplit=True)` runs the real pipeline on exactly that split.
+tables: train/ is a data folder as a user gives `recsys run`, eval/ what its model is scored on.
 """
 
 import os
@@ -15,6 +15,7 @@ from data import splits
 
 SPLITS = ("train", "eval")
 VALIDATION_SEED = 7
+SECOND_SEED = 43
 
 
 def _read_ratings(folder: str) -> List[List[str]]:
@@ -33,6 +34,8 @@ def protocol_masks(rows: List[List[str]]) -> Dict[str, Callable[[], np.ndarray]]
     masks = {f"u{fold}": (lambda fold=fold: splits.canonical_fold(len(rows), fold))
              for fold in range(1, 6)}
     masks["stratified"] = lambda: splits.stratified_by_item(items)
+    masks["stratified_seed2"] = lambda: splits.stratified_by_item(items, seed=SECOND_SEED)
+    masks["leave_last_10"] = lambda: splits.leave_last(users, timestamps, per_user=10)
     masks["cold_start"] = lambda: splits.cold_start_users(users)
     masks["temporal"] = lambda: splits.temporal(timestamps)
     return masks
@@ -42,8 +45,10 @@ def validation_mask(protocol: str, rows: List[List[str]]) -> np.ndarray:
     """is_validation over a protocol's TRAIN rows, of the protocol's own kind, with another
     seed: settings are chosen on these, never on the protocol's test rows."""
     users, items, timestamps = _columns(rows)
-    if protocol == "stratified":
+    if protocol.startswith("stratified"):
         return splits.stratified_by_item(items, seed=VALIDATION_SEED)
+    if protocol == "leave_last_10":
+        return splits.leave_last(users, timestamps, per_user=10)
     if protocol == "cold_start":
         return splits.cold_start_users(users, seed=VALIDATION_SEED)
     if protocol == "temporal":

@@ -1,11 +1,13 @@
-"""`make bench-quality`: every model on every protocol, trained by the real pipeline.
+"""`make bench-quality`: every model on every protocol, trained as a user trains it.
 
-For each protocol (bench/protocols.py) the pipeline runs ExampleGen → Trainer on that exact
-split (presplit, train_only); each model kind is one Trainer run on the same cached Transform.
-The trained SavedModel is then scored through its own serving signatures on the protocol's
-test ratings: RMSE/MAE through `serving_default`; NDCG@10, Precision@10, Recall@10 and MAP
-through `recommend` (seen items excluded) or, for held-out cold-start users,
-`recommend_with_features`. Writes bench/results/quality.json and quality.md.
+For each protocol (bench/protocols.py) and model kind, `recsys run --data <protocol>/train` in a
+fresh process, into a fresh output folder: the whole pipeline, its own train/eval hash split,
+gate, refit and push. The pushed model (output/serving/<newest>) is then scored through its
+serving signatures on the protocol's test part: RMSE/MAE through `serving_default`; NDCG@10,
+Precision@10, Recall@10 and MAP through `recommend` or, for held-out cold-start users,
+`recommend_with_features`; and how many top-10 slots went to movies the user had rated in the
+training part. Beside them, EASE (bench/ease_baseline.py), its λ chosen on a validation slice.
+Writes bench/results/quality.json and quality.md.
 
 Usage: python -m bench.quality_bench --data DIR [--models ...] [--protocols ...] [--config F]
                                      [--validation]
@@ -15,22 +17,34 @@ training part (bench/protocols.py) and write quality-validation.*: settings are 
 
 import argparse
 import dataclasses
+import glob
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from typing import Dict, List
 
 import numpy as np
+import yaml
 
-PROTOCOLS = ("u1", "u2", "u3", "u4", "u5", "stratified", "cold_start", "temporal")
+PROTOCOLS = ("u1", "u2", "u3", "u4", "u5", "stratified", "stratified_seed2", "leave_last_10",
+             "cold_start", "temporal")
+# The hybrid's gate model (trained on ExampleGen's train split only, before the refit): what
+# the pushed model would be without the refit, its training-part items dropped when scored.
+GATE = "hybrid, no refit"
+RANKED = ("stratified", "stratified_seed2", "leave_last_10", "cold_start", "temporal")
 MODELS = ("hybrid", "wals", "content", "popularity")
 K = 10
 BATCH = 4096
 
 
-def evaluate(model_dir: str, protocol_dir: str, cold_users: bool) -> Dict[str, float]:
-    """Rating and top-k metrics of a trained model on a protocol's test ratings."""
+def evaluate(model_dir: str, protocol_dir: str, cold_users: bool,
+             drop_rated: bool = False) -> Dict[str, float]:
+    """Rating and top-k metrics of a pushed model on a protocol's test ratings. drop_rated:
+    the items each user rated in the training part are taken out of the model's ranking (for
+    a model that does not exclude them all itself: the gate's)."""
     from components import features as F
     from components.example_gen import to_example
     from components.ranking_eval import evaluate_ranking
@@ -51,90 +65,155 @@ def evaluate(model_dir: str, protocol_dir: str, cold_users: bool) -> Dict[str, f
     relevant: Dict[str, List[str]] = {}
     for r in test:
         relevant.setdefault(r.user_id, []).append(r.item_id)
+    rated = trained_items(protocol_dir)
+    already_rated = 0
 
     def recommend(user_ids, k):
-        if not cold_users:
-            return recommender.recommend(user_ids, k)
-        return recommender.recommend(user_ids, k, {
-            F.AGE: [users[u].age for u in user_ids],
-            F.GENDER: [users[u].gender for u in user_ids],
-            F.OCCUPATION: [users[u].occupation for u in user_ids],
-            F.ZIP_CODE: [users[u].zip_code for u in user_ids]})
+        nonlocal already_rated
+        deep = k + max(len(rated.get(u, ())) for u in user_ids) if drop_rated else k
+        rows = (recommender.recommend(user_ids, deep) if not cold_users else
+                recommender.recommend(user_ids, deep, {
+                    F.AGE: [users[u].age for u in user_ids],
+                    F.GENDER: [users[u].gender for u in user_ids],
+                    F.OCCUPATION: [users[u].occupation for u in user_ids],
+                    F.ZIP_CODE: [users[u].zip_code for u in user_ids]}))
+        if drop_rated:
+            rows = [[(i, score) for i, score in top if i not in rated.get(u, ())][:k]
+                    for u, top in zip(user_ids, rows)]
+        already_rated += sum(len({i for i, _ in top} & rated.get(u, set()))
+                             for u, top in zip(user_ids, rows))
+        return rows
 
     metrics = evaluate_ranking(recommend, relevant, K)
     metrics.update(rmse=float(np.sqrt(np.mean(errors ** 2))), mae=float(np.mean(np.abs(errors))),
-                   test_ratings=len(test), test_users=len(relevant))
+                   test_ratings=len(test), test_users=len(relevant),
+                   already_rated_in_top_k=already_rated)
     return metrics
 
 
-def run_protocol(protocol: str, protocol_dir: str, work_dir: str, models, base_config):
-    """Trains every model on one protocol through the pipeline; returns metrics per model."""
-    from ml_metadata.metadata_store import metadata_store
-    from ml_metadata.proto import metadata_store_pb2
+def trained_items(protocol_dir: str) -> Dict[str, set]:
+    """user id → the items they rated in the protocol's training part."""
+    from data import raw_format as R
 
-    from pipeline import local_runner
+    rated: Dict[str, set] = {}
+    for r in R.read_table(os.path.join(protocol_dir, "train"), R.RATINGS_FILE):
+        rated.setdefault(r.user_id, set()).add(r.item_id)
+    return rated
 
-    config = dataclasses.replace(base_config, data_dir=protocol_dir, presplit=True,
-                                 train_only=True, output_dir=os.path.join(work_dir, protocol))
+
+def bench_settings(config_file: str, model: str) -> dict:
+    """The config file's settings for one model kind. Every kind is pushed, so that each is
+    scored (a first run has no model in service to beat; the gate's absolute floors would
+    stop popularity and content, whose RMSE is above max_rmse)."""
+    settings = {}
+    if config_file:
+        with open(config_file, encoding="utf-8") as handle:
+            settings = yaml.safe_load(handle) or {}
+    settings.setdefault("training", {})["model"] = model
+    settings.setdefault("evaluation", {}).update(max_rmse=10.0, min_ranking=0.0)
+    return settings
+
+
+def run_protocol(protocol: str, protocol_dir: str, work_dir: str, models, config_file):
+    """`recsys run` of every model on one protocol's training part; metrics per model."""
+    from bench.pipeline_bench import recsys_run
+    from pipeline.serving import latest_model_dir
+
     results = {}
     for model in models:
-        model_config = dataclasses.replace(
-            config, training=dataclasses.replace(config.training, model=model))
-        seconds = local_runner.run(model_config)
-        connection = metadata_store_pb2.ConnectionConfig()
-        connection.sqlite.filename_uri = model_config.metadata_path
-        store = metadata_store.MetadataStore(connection)
-        trained = max(store.get_artifacts_by_type("Model"), key=lambda a: a.id)
-        metrics = evaluate(os.path.join(trained.uri, "Format-Serving"), protocol_dir,
-                           cold_users=protocol == "cold_start")
-        metrics["trainer_seconds"] = seconds.get("Trainer", float("nan"))
-        results[model] = metrics
-        print(f"{protocol:10s} {model:10s} RMSE {metrics['rmse']:.4f}  "
-              f"NDCG@10 {metrics['ndcg@10']:.4f}  trainer {metrics['trainer_seconds']:.1f} s",
-              flush=True)
+        output = os.path.join(work_dir, protocol, model)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as handle:
+            yaml.safe_dump(bench_settings(config_file, model), handle)
+        try:
+            seconds, printed = recsys_run(os.path.join(protocol_dir, "train"), output,
+                                          handle.name)
+        finally:
+            os.remove(handle.name)
+        if "Pipeline finished" not in printed:
+            raise RuntimeError(f"{protocol} {model}: expected a run that pushes, got: "
+                               f"{printed[-500:]}")
+        scored = {model: latest_model_dir(os.path.join(output, "serving"))}
+        if model == "hybrid":
+            [scored[GATE]] = glob.glob(os.path.join(
+                output, "pipeline", "Trainer", "model", "*", "Format-TFMA"))
+        for name, model_dir in scored.items():
+            metrics = evaluate(model_dir, protocol_dir, cold_users=protocol == "cold_start",
+                               drop_rated=name == GATE)
+            metrics["run_seconds"] = seconds
+            results[name] = metrics
+            print(f"{protocol:16s} {name:10s} RMSE {metrics['rmse']:.4f}  "
+                  f"NDCG@10 {metrics['ndcg@10']:.4f}  already rated "
+                  f"{metrics['already_rated_in_top_k']}  run {seconds:.1f} s", flush=True)
     return results
+
+
+def _cell(value) -> str:
+    return "" if value is None else f"{value:.4f}"
 
 
 def markdown(report) -> str:
     results, models = report["results"], report["models"]
+    if "hybrid" in models:
+        models = [*models[:models.index("hybrid") + 1], GATE,
+                  *models[models.index("hybrid") + 1:]]
+    baselines = report.get("baselines", {})
     scored_on = ("validation slices of each protocol's training part"
                  if report.get("validation") else "each protocol's test part")
-    lines = [f"Quality benchmark on MovieLens-100K, scored on {scored_on} — "
-             f"{report['machine']['cpu']}, {report['machine']['cores']} cores", ""]
-    header = ["model"]
-    rows = {m: [m] for m in models}
+    machine = report["machine"]
+    lines = [f"Quality benchmark on MovieLens-100K, scored on {scored_on}: each model trained "
+             f"by `recsys run` on the protocol's training part, scored through the pushed "
+             f"model's signatures — {machine['cpu']}, {machine['cores']} cores, "
+             f"Python {machine['python']}", ""]
 
-    def column(title, values):
-        header.append(title)
-        for m in models:
-            value = values.get(m)
-            rows[m].append("" if value is None else f"{value:.4f}")
+    def metric(protocol, model, key):
+        return results.get(protocol, {}).get(model, {}).get(key)
 
-    get = lambda p, key: {m: results[p][m][key] for m in models if p in results}  # noqa: E731
-    if "u1" in results:
-        column("u1 RMSE", get("u1", "rmse"))
-        column("u1 MAE", get("u1", "mae"))
     folds = [p for p in PROTOCOLS[:5] if p in results]
+    rating_columns = [("u1 RMSE", lambda m: metric("u1", m, "rmse")),
+                      ("u1 MAE", lambda m: metric("u1", m, "mae"))]
     if len(folds) == 5:
-        column("u1–u5 mean RMSE", {m: statistics.mean(results[p][m]["rmse"] for p in folds)
-                                   for m in models})
+        rating_columns.append(("u1–u5 mean RMSE", lambda m: statistics.mean(
+            metric(p, m, "rmse") for p in folds)))
+    rating_columns += [("temporal RMSE", lambda m: metric("temporal", m, "rmse")),
+                       ("cold-start RMSE", lambda m: metric("cold_start", m, "rmse"))]
+    lines += ["| model | " + " | ".join(title for title, _ in rating_columns) + " |",
+              "|---" * (len(rating_columns) + 1) + "|"]
+    lines += [f"| {m} | " + " | ".join(_cell(get(m)) for _, get in rating_columns) + " |"
+              for m in models]
+
+    ranked = [p for p in RANKED if p in results]
+    columns = [(f"{p} NDCG@10", p, "ndcg@10") for p in ranked]
     if "stratified" in results:
-        for key in ("ndcg@10", "precision@10", "recall@10", "map"):
-            column(f"stratified {key}", get("stratified", key))
-    if "cold_start" in results:
-        column("cold-start NDCG@10", get("cold_start", "ndcg@10"))
-        column("cold-start RMSE", get("cold_start", "rmse"))
-    if "temporal" in results:
-        column("temporal NDCG@10", get("temporal", "ndcg@10"))
-        column("temporal RMSE", get("temporal", "rmse"))
-    train_times = {m: max(results[p][m]["trainer_seconds"] for p in results) for m in models}
-    header.append("max Trainer s")
+        columns[1:1] = [(f"stratified {key}", "stratified", key)
+                        for key in ("precision@10", "recall@10", "map")]
+    lines += ["", "| model | " + " | ".join(title for title, _, _ in columns)
+              + " | top-10 slots already rated | slowest run (s) |",
+              "|---" * (len(columns) + 3) + "|"]
     for m in models:
-        rows[m].append(f"{train_times[m]:.1f}")
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "---|" * len(header))
-    lines += ["| " + " | ".join(rows[m]) + " |" for m in models]
+        rated = sum(metric(p, m, "already_rated_in_top_k") or 0 for p in results)
+        slowest = max(metric(p, m, "run_seconds") for p in results)
+        lines.append(f"| {m} | " + " | ".join(_cell(metric(p, m, key)) for _, p, key in columns)
+                     + f" | {rated} | {slowest:.1f} |")
+    for name, by_protocol in baselines.items():
+        lines.append(f"| {name} | " + " | ".join(
+            _cell(by_protocol.get(p, {}).get(key)) for _, p, key in columns) + " | 0 | |")
+    if "EASE, λ tuned" in baselines:
+        chosen = ", ".join(f"{p} {v['lambda']:g}" for p, v in baselines["EASE, λ tuned"].items())
+        lines += ["", f"EASE's λ, chosen on each protocol's validation slice: {chosen}."]
     return "\n".join(lines) + "\n"
+
+
+def ease_baselines(folders: Dict[str, str], work: str, hybrid_regularization: float):
+    """EASE tuned on validation slices, and at the hybrid's own λ, on every ranked protocol
+    with known users (EASE ranks from a user's history)."""
+    from bench import ease_baseline
+    from bench.protocols import write_validation_protocols
+
+    ranked = {p: folder for p, folder in folders.items() if p in RANKED and p != "cold_start"}
+    validation = write_validation_protocols(ranked, os.path.join(work, "validation", "data"))
+    return {"EASE, λ tuned": {p: ease_baseline.tuned(ranked[p], validation[p]) for p in ranked},
+            f"EASE at the hybrid's λ {hybrid_regularization:g}": {
+                p: ease_baseline.score(ranked[p], hybrid_regularization) for p in ranked}}
 
 
 def main(argv=None) -> int:
@@ -160,16 +239,20 @@ def main(argv=None) -> int:
     protocols = args.protocols.split(",")
     models = args.models.split(",")
     folders = write_protocols(data_dir, os.path.join(work, "data"), protocols)
+    baselines = {}
     if args.validation:
         work = os.path.join(work, "validation")
         folders = write_validation_protocols(folders, os.path.join(work, "data"))
-    base = load_config(args.config)
+    else:
+        baselines = ease_baselines(folders, work, load_config(
+            args.config).training.item_item_regularization)
     start = time.monotonic()
-    results = {p: run_protocol(p, folders[p], os.path.join(work, "runs"), models, base)
-               for p in protocols}
+    runs = os.path.join(work, "runs")
+    shutil.rmtree(runs, ignore_errors=True)  # every run a first one, as a new user's
+    results = {p: run_protocol(p, folders[p], runs, models, args.config) for p in protocols}
     report = {"data": data_dir, "models": models, "machine": machine(), "results": results,
-              "validation": args.validation,
-              "training": dataclasses.asdict(base.training),
+              "baselines": baselines, "validation": args.validation,
+              "training": dataclasses.asdict(load_config(args.config).training),
               "wall_seconds": time.monotonic() - start}
     write_report("quality-validation" if args.validation else "quality", report,
                  markdown(report))

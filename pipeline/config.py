@@ -44,11 +44,6 @@ class PipelineConfig:
     layout: str = "auto"
     # Hash buckets of the train/eval split ExampleGen makes.
     split_buckets: Tuple[Tuple[str, int], ...] = (("train", 4), ("eval", 1))
-    # Instead of hashing: data_dir holds one raw folder per split (train/, eval/), as the
-    # evaluation protocols of the quality benchmark write them.
-    presplit: bool = False
-    # ExampleGen through Trainer only, for the quality benchmark: no evaluation, no push.
-    train_only: bool = False
     schema_file: str = SCHEMA_FILE
     beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
     # Where this project's setup.py is, for Beam workers on other machines (the image's copy
@@ -64,13 +59,13 @@ class PipelineConfig:
     @property
     def spanned(self) -> bool:
         """Whether data_dir holds spans (data/spans.py); with layout auto, as of now."""
-        if self.presplit or self.layout == "flat":
+        if self.layout == "flat":
             return False
         return self.layout == "spans" or spans.is_spanned(self.data_dir)
 
     @property
     def ratings_pattern(self) -> str:
-        """ExampleGen's input pattern (relative to data_dir, or to each presplit folder)."""
+        """ExampleGen's input pattern (relative to data_dir)."""
         return f"{spans.SPAN_PATTERN}/{R.RATINGS_FILE}" if self.spanned else R.RATINGS_FILE
 
     @property
@@ -78,8 +73,6 @@ class PipelineConfig:
         """The raw data folders this run's ExampleGen reads: the latest span of a spanned
         folder (older spans were checked when ingested) or the folder itself; the first also
         serves titles and samples."""
-        if self.presplit:
-            return tuple(os.path.join(self.data_dir, name) for name, _ in self.split_buckets)
         return (spans.latest_folder(self.data_dir),)
 
     @property

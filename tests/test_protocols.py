@@ -22,7 +22,8 @@ def _lines(folder):
 
 def test_every_protocol_splits_all_ratings_into_valid_train_and_eval_folders(source, tmp_path):
     folders = write_protocols(source, str(tmp_path))
-    assert sorted(folders) == sorted(["u1", "u2", "u3", "u4", "u5", "stratified", "cold_start",
+    assert sorted(folders) == sorted(["u1", "u2", "u3", "u4", "u5", "stratified",
+                                      "stratified_seed2", "leave_last_10", "cold_start",
                                       "temporal"])
     everything = _lines(source)
     for name, folder in folders.items():
