@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from components.ranking_eval import evaluate_ranking
+from components.evaluation.ranking_eval import evaluate_ranking
 from data import raw_format as R
 
 LAMBDAS = (50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0)

@@ -1,7 +1,7 @@
 """ExampleGen alone on a data folder: the project's executor, as the pipeline configures it
 (hash split 4:1, the project's setup.py as the workers' package), on Beam's DirectRunner in
 either mode; wall time and peak memory (this process and its workers) per run, and whether
-every rating was written (the executor's own count, components/example_count.py).
+every rating was written (the executor's own count, components/example_gen/example_count.py).
 
 Usage: python -m bench.example_gen_bench [--data datasets/ml-100k] [--runs 3]
            [--mode in_memory|multi_processing]
@@ -14,7 +14,7 @@ import statistics
 import tempfile
 import time
 
-from bench.pipeline_bench import PeakMemory
+from bench.common import PeakMemory
 from pipeline.config import PROJECT_DIR
 
 MODES = ("in_memory", "multi_processing")
@@ -36,8 +36,8 @@ def one_run(data_dir: str, mode: str) -> dict:
     from tfx.types import standard_artifacts
     from tfx.utils import proto_utils
 
-    from components.example_count import count_examples
-    from components.example_gen import Executor, split_uris_by_ratings_file
+    from components.example_gen.example_count import count_examples
+    from components.example_gen.executor import Executor, split_uris_by_ratings_file
     from pipeline.pipeline import example_splits
 
     output = tempfile.mkdtemp(prefix="example-gen-bench-")
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--mode", choices=MODES, default="in_memory")
     args = parser.parse_args(argv)
-    from components.example_count import count_rows
+    from components.example_gen.example_count import count_rows
     from data import raw_format as R
 
     ratings = count_rows(os.path.join(args.data, R.RATINGS_FILE))

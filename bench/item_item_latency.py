@@ -1,6 +1,6 @@
 """`recommend`'s item-item term alone, whole rows against each item's k strongest neighbours,
-at a catalog's shape: the served functions of components/export.py, run block by block with a
-top 10 as `recommend` runs them, on random weights and random histories of the given mean
+at a catalog's shape: the served functions of components/serving/export.py, run block by block
+with a top 10 as `recommend` runs them, on random weights and random histories of the given mean
 length (timing does not depend on the values).
 
 Usage: python -m bench.item_item_latency [--items 10677] [--rated 143] [--k 256]
@@ -32,8 +32,8 @@ def measure(items: int, rated: int, k: int, seed: int = 0) -> dict:
     """Median milliseconds for one user and for 943 users, each way."""
     import tensorflow as tf
 
-    from components.export import neighbour_rows_sum, top_k_by_blocks, whole_rows_sum
-    from components.item_item import strongest_neighbours
+    from components.models.item_item import strongest_neighbours
+    from components.serving.export import neighbour_rows_sum, top_k_by_blocks, whole_rows_sum
 
     rng = np.random.default_rng(seed)
     weights = rng.standard_normal((items, items), dtype=np.float32)

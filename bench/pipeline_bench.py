@@ -11,18 +11,18 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Dict, Optional
 
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-CHILD_SAMPLE_SECONDS = 1.0
+from bench.common import PeakMemory, machine, recsys_run, write_report
+from bench.serving_latency import known_users, measure
+from bench.weekly_spans import weekly_batches, write_first_span, write_ratings
+
 # The reference the performance targets are set against: a naive TFX 1.16 pipeline of the same
 # components on ML-100K, on this machine kind (seconds), and the targets.
 NAIVE_SECONDS = {"FileBasedExampleGen": 27, "StatisticsGen": 10, "Transform": 47, "Trainer": 39,
@@ -33,70 +33,6 @@ TARGET_NO_NEW_DATA_SECONDS, TARGET_NEW_SPAN_SECONDS = 15, 45
 LATENCY_TARGETS = {"one_user_p50_ms": ("one user, p50 (ms)", 1.5, 4.0),
                    "one_user_p99_ms": ("one user, p99 (ms)", 5.0, None),
                    "all_users_seconds": ("all users in one batch (s)", 0.1, None)}
-
-
-def machine() -> Dict[str, object]:
-    import psutil
-
-    cpu = platform.processor()
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as handle:
-            names = [line.split(":", 1)[1].strip() for line in handle
-                     if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    return {"cpu": cpu, "cores": os.cpu_count(),
-            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-            "python": platform.python_version(), "system": platform.platform()}
-
-
-class PeakMemory:
-    """Peak RSS per component: this process's high-water mark (the kernel's VmHWM, reset when a
-    component starts) plus the peak of its child processes (Beam's multi-processing workers),
-    sampled each CHILD_SAMPLE_SECONDS. Sampling the whole process tree every 50 ms instead
-    slowed the components it measured by a quarter."""
-
-    def __init__(self):
-        import psutil
-
-        self._process = psutil.Process()
-        self.current = "startup"
-        self.peaks: Dict[str, float] = {}
-        self._children_peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample_children, daemon=True)
-
-    @staticmethod
-    def _own_peak() -> int:
-        with open("/proc/self/status") as handle:
-            return int(re.search(r"VmHWM:\s+(\d+) kB", handle.read()).group(1)) * 1024
-
-    def _sample_children(self) -> None:
-        while not self._stop.wait(CHILD_SAMPLE_SECONDS):
-            total = 0
-            for child in self._process.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except Exception:  # noqa: BLE001 - a child may exit between listing and reading
-                    pass
-            self._children_peak = max(self._children_peak, total)
-
-    def start(self, component: str) -> None:
-        """Closes the current component's peak and starts measuring the next one's."""
-        self.peaks[self.current] = max(self.peaks.get(self.current, 0.0),
-                                       (self._own_peak() + self._children_peak) / 2**20)
-        with open("/proc/self/clear_refs", "w") as handle:
-            handle.write("5")  # resets VmHWM to the current RSS
-        self._children_peak = 0
-        self.current = component
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.start("end")
-        self._stop.set()
-        self._thread.join()
 
 
 def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
@@ -128,8 +64,6 @@ def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
     result = latest_run_result(config)
     latency = {}
     if result.pushed_dir:
-        from bench.serving_latency import known_users, measure
-
         latency = measure(result.pushed_dir, known_users(config.raw_folders[0]),
                           batch_users=batch_users)
     return {"seconds": seconds, "imports_seconds": imports, "total_seconds": total,
@@ -153,7 +87,7 @@ def _training_record(config) -> Optional[Dict[str, object]]:
     beside them) and the steady state (the median of the epochs after the first that ran
     alone, or of all of those if none did); None for the
     models without towers (wals, content, popularity), which write none."""
-    from components.trainer import TRAINING_FILE
+    from components.training.trainer import TRAINING_FILE
     from pipeline.results import open_store
 
     [model_run] = open_store(config).get_artifacts_by_type("ModelRun")
@@ -174,7 +108,7 @@ def towers_alone(config) -> Optional[Dict[str, object]]:
     from tfx.components.util import tfxio_utils
     from tfx.types import standard_artifacts
 
-    from components.trainer import TRAINING_FILE, run_fn
+    from components.training.trainer import TRAINING_FILE, run_fn
     from pipeline.pipeline import EXAMPLE_GEN_ID
     from pipeline.results import latest_artifact, open_store
 
@@ -216,20 +150,9 @@ def with_throughput(record: Dict[str, object]) -> Dict[str, object]:
                 record["examples"] / statistics.median(steady) if len(epochs) > 1 else None)}
 
 
-def recsys_run(data_dir: str, output_dir: str, config_file: str):
-    """`recsys run` in a fresh process, as a user runs it: (wall seconds, its output)."""
-    command = [os.path.join(os.path.dirname(sys.executable), "recsys"), "run",
-               "--data", data_dir, "--output", output_dir]
-    command += ["--config", config_file] if config_file else []
-    start = time.monotonic()
-    finished = subprocess.run(command, check=True, capture_output=True, text=True)
-    return time.monotonic() - start, finished.stdout
-
-
 def _new_span_run(data_dir: str, config_file: str, scratch: str) -> Dict[str, object]:
     """The data cut at its last week: everything before as span 0, run once (untimed); then
     the last week ingested as span 1 and `recsys run` timed: the retraining a week brings."""
-    from bench.replay import weekly_batches, write_first_span, write_ratings
     from data import raw_format as R
     from data.ingest import ingest
     from pipeline.config import load_config
@@ -262,16 +185,6 @@ def _no_new_data_run(config, data_dir: str, config_file: str) -> float:
     if "No new data since the last run" not in printed:
         raise RuntimeError(f"expected a run with nothing new, got: {printed[-500:]}")
     return seconds
-
-
-def write_report(name: str, report, table: str) -> None:
-    """bench/results/<name>.json and <name>.md; the table is printed too."""
-    os.makedirs(RESULTS_DIR, exist_ok=True)
-    with open(os.path.join(RESULTS_DIR, f"{name}.json"), "w") as handle:
-        json.dump(report, handle, indent=2)
-    with open(os.path.join(RESULTS_DIR, f"{name}.md"), "w") as handle:
-        handle.write(table)
-    print(table)
 
 
 def _median_table(runs) -> Dict[str, Dict[str, float]]:

@@ -24,10 +24,14 @@ import statistics
 import sys
 import tempfile
 import time
-from typing import Dict, List
+from typing import Dict
 
-import numpy as np
 import yaml
+
+from bench import ease_baseline
+from bench.common import machine, recsys_run, write_report
+from bench.protocols import write_protocols, write_validation_protocols
+from bench.scoring import evaluate
 
 PROTOCOLS = ("u1", "u2", "u3", "u4", "u5", "stratified", "stratified_seed2", "leave_last_10",
              "cold_start", "temporal")
@@ -36,69 +40,6 @@ PROTOCOLS = ("u1", "u2", "u3", "u4", "u5", "stratified", "stratified_seed2", "le
 GATE = "hybrid, no refit"
 RANKED = ("stratified", "stratified_seed2", "leave_last_10", "cold_start", "temporal")
 MODELS = ("hybrid", "wals", "content", "popularity")
-K = 10
-BATCH = 4096
-
-
-def evaluate(model_dir: str, protocol_dir: str, cold_users: bool,
-             drop_rated: bool = False) -> Dict[str, float]:
-    """Rating and top-k metrics of a pushed model on a protocol's test ratings. drop_rated:
-    the items each user rated in the training part are taken out of the model's ranking (for
-    a model that does not exclude them all itself: the gate's)."""
-    from components import features as F
-    from components.example_gen import to_example
-    from components.ranking_eval import evaluate_ranking
-    from data import raw_format as R
-    from pipeline.serving import Recommender
-
-    test_dir = os.path.join(protocol_dir, "eval")
-    recommender = Recommender(model_dir)
-    users = {u.user_id: u for u in R.read_table(test_dir, R.USERS_FILE)}
-    items = {i.item_id: i for i in R.read_table(test_dir, R.ITEMS_FILE)}
-    test = R.read_table(test_dir, R.RATINGS_FILE)
-    predicted = []
-    for start in range(0, len(test), BATCH):
-        predicted += recommender.predict_ratings([
-            to_example(r, users[r.user_id], items[r.item_id], 1).SerializeToString()
-            for r in test[start:start + BATCH]])
-    errors = np.array(predicted) - np.array([r.rating for r in test])
-    relevant: Dict[str, List[str]] = {}
-    for r in test:
-        relevant.setdefault(r.user_id, []).append(r.item_id)
-    rated = trained_items(protocol_dir)
-    already_rated = 0
-
-    def recommend(user_ids, k):
-        nonlocal already_rated
-        deep = k + max(len(rated.get(u, ())) for u in user_ids) if drop_rated else k
-        rows = (recommender.recommend(user_ids, deep) if not cold_users else
-                recommender.recommend(user_ids, deep, {
-                    F.AGE: [users[u].age for u in user_ids],
-                    F.GENDER: [users[u].gender for u in user_ids],
-                    F.OCCUPATION: [users[u].occupation for u in user_ids],
-                    F.ZIP_CODE: [users[u].zip_code for u in user_ids]}))
-        if drop_rated:
-            rows = [[(i, score) for i, score in top if i not in rated.get(u, ())][:k]
-                    for u, top in zip(user_ids, rows)]
-        already_rated += sum(len({i for i, _ in top} & rated.get(u, set()))
-                             for u, top in zip(user_ids, rows))
-        return rows
-
-    metrics = evaluate_ranking(recommend, relevant, K)
-    metrics.update(rmse=float(np.sqrt(np.mean(errors ** 2))), mae=float(np.mean(np.abs(errors))),
-                   test_ratings=len(test), test_users=len(relevant),
-                   already_rated_in_top_k=already_rated)
-    return metrics
-
-
-def trained_items(protocol_dir: str) -> Dict[str, set]:
-    """user id → the items they rated in the protocol's training part."""
-    from data import raw_format as R
-
-    rated: Dict[str, set] = {}
-    for r in R.read_table(os.path.join(protocol_dir, "train"), R.RATINGS_FILE):
-        rated.setdefault(r.user_id, set()).add(r.item_id)
-    return rated
 
 
 def bench_settings(config_file: str, model: str) -> dict:
@@ -116,7 +57,6 @@ def bench_settings(config_file: str, model: str) -> dict:
 
 def run_protocol(protocol: str, protocol_dir: str, work_dir: str, models, config_file):
     """`recsys run` of every model on one protocol's training part; metrics per model."""
-    from bench.pipeline_bench import recsys_run
     from pipeline.serving import latest_model_dir
 
     results = {}
@@ -206,9 +146,6 @@ def markdown(report) -> str:
 def ease_baselines(folders: Dict[str, str], work: str, hybrid_regularization: float):
     """EASE tuned on validation slices, and at the hybrid's own λ, on every ranked protocol
     with known users (EASE ranks from a user's history)."""
-    from bench import ease_baseline
-    from bench.protocols import write_validation_protocols
-
     ranked = {p: folder for p, folder in folders.items() if p in RANKED and p != "cold_start"}
     validation = write_validation_protocols(ranked, os.path.join(work, "validation", "data"))
     return {"EASE, λ tuned": {p: ease_baseline.tuned(ranked[p], validation[p]) for p in ranked},
@@ -227,8 +164,6 @@ def main(argv=None) -> int:
                         help="score on validation slices of each protocol's training part "
                              "(to choose settings; the test parts are not read)")
     args = parser.parse_args(argv)
-    from bench.pipeline_bench import machine, write_report
-    from bench.protocols import write_protocols, write_validation_protocols
     from pipeline.cli import _process_environment
 
     _process_environment(verbose=False)

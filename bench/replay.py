@@ -17,44 +17,11 @@ import os
 import shutil
 import sys
 import time
-from typing import Dict, List
+from typing import Dict
 
-WEEK_SECONDS = 7 * 24 * 3600
-BOOTSTRAP_SHARE = 0.6
-
-
-def weekly_batches(ratings) -> List[list]:
-    """The ratings grouped into consecutive weeks (empty weeks dropped); the weeks up to the
-    first 60% of ratings are merged into the first group, the bootstrap."""
-    start = min(r.timestamp for r in ratings)
-    weeks: Dict[int, list] = {}
-    for rating in ratings:
-        weeks.setdefault((rating.timestamp - start) // WEEK_SECONDS, []).append(rating)
-    ordered = [weeks[w] for w in sorted(weeks)]
-    bootstrap, seen = [], 0
-    while ordered and seen < BOOTSTRAP_SHARE * len(ratings):
-        seen += len(ordered[0])
-        bootstrap += ordered.pop(0)
-    return [bootstrap] + ordered
-
-
-def write_ratings(path: str, ratings) -> str:
-    from data import raw_format as R
-
-    R.write_csv(path, R.RATINGS_COLUMNS, [R.rating_row(r) for r in ratings])
-    return path
-
-
-def write_first_span(data: str, spans_dir: str, ratings) -> None:
-    """spans_dir/span-0: these ratings with the raw folder data's users and items."""
-    from data import raw_format as R
-    from data.spans import span_name
-
-    first = os.path.join(spans_dir, span_name(0))
-    os.makedirs(first)
-    for name in (R.USERS_FILE, R.ITEMS_FILE):
-        shutil.copy(os.path.join(data, name), first)
-    write_ratings(os.path.join(first, R.RATINGS_FILE), ratings)
+from bench.common import RESULTS_DIR, machine, write_report
+from bench.scoring import evaluate
+from bench.weekly_spans import weekly_batches, write_first_span, write_ratings
 
 
 def _latest_model(config) -> str:
@@ -65,8 +32,6 @@ def _latest_model(config) -> str:
 
 
 def _score(config, next_week_dir: str) -> Dict[str, float]:
-    from bench.quality_bench import evaluate
-
     metrics = evaluate(_latest_model(config), next_week_dir, cold_users=False)
     return {"rmse": metrics["rmse"], "ndcg@10": metrics["ndcg@10"]}
 
@@ -142,8 +107,7 @@ def main(argv=None) -> int:
     from pipeline.cli import _process_environment
 
     _process_environment(verbose=False)  # as `recsys run`
-    from bench.pipeline_bench import RESULTS_DIR, machine, write_report
-    from components.anomalies import DataAnomaliesError
+    from components.validation_gate.anomalies import DataAnomaliesError
     from data import raw_format as R
     from data.ingest import ingest
     from pipeline.config import load_config

@@ -16,7 +16,8 @@ import sys
 import tempfile
 from typing import Dict
 
-from bench.pipeline_bench import LATENCY_TARGETS, machine, timed_run, write_report
+from bench.common import machine, write_report
+from bench.pipeline_bench import LATENCY_TARGETS, timed_run
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # (users, items, ratings) of MovieLens-1M and -10M.

@@ -1,5 +1,5 @@
 """The hybrid towers' training step alone at a dataset's shape: the Trainer's model
-(`components.trainer.hybrid_model`, default settings) on random histories and batches of
+(`components.training.trainer.hybrid_model`, default settings) on random histories and batches of
 MovieLens-100K's, -1M's and -10M's sizes. A step's cost depends on the shapes (users, items,
 ratings per user, batch), not on the values, so this isolates how it grows with the data
 without running the pipeline at 10M. `--profile` adds the ops that take the most time.
@@ -26,7 +26,7 @@ BATCHES = 8  # distinct random batches, cycled
 
 
 def _catalog(users: int, items: int, ratings: int, rng: np.random.Generator):
-    from components.catalog import Catalog
+    from components.training.catalog import Catalog
 
     counts = np.maximum(rng.poisson(ratings * TRAIN_SHARE / users, users), 1)
     splits = np.concatenate([[0], np.cumsum(counts), [counts.sum()]]).astype(np.int64)
@@ -63,9 +63,9 @@ def _step(shape: Tuple[int, int, int], seed: int):
     """The Trainer's compiled train step at this shape, built and traced, and its batches."""
     import tensorflow as tf
 
-    from components.adam import create_slots
-    from components.model import Vocabularies
-    from components.trainer import TrainingConfig, hybrid_model
+    from components.models.hybrid import Vocabularies
+    from components.training.adam import create_slots
+    from components.training.trainer import TrainingConfig, hybrid_model
 
     users, items, ratings = shape
     config = TrainingConfig()

@@ -27,7 +27,7 @@ ITEM_FEATURES = (YEAR, GENRES)
 # Raw features the model consumes (and `serving_default` parses).
 MODEL_INPUTS = (USER_ID, ITEM_ID) + USER_FEATURES + ITEM_FEATURES
 
-# Transformed feature keys (outputs of components/transform.py, inputs of the model).
+# Transformed feature keys (outputs of components/transform/preprocessing.py, inputs of the model).
 USER_INDEX = "user_index"
 ITEM_INDEX = "item_index"
 AGE_BUCKET = "age_bucket"

@@ -23,8 +23,8 @@ def tensorflow_environment() -> None:
     command, the benchmarks, the Airflow DAG and the tests."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     # TensorFlow's oneDNN build keeps large tensors in a pool of its own and never hands it
-    # back: at -10M's shape the ~8 GB the Trainer had used stayed with the process through the
-    # Evaluator, the release gate and the Pusher (README, "Scale").
+    # back, so the Trainer's memory stayed with the process through the later components
+    # (docs/design.md).
     os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 
@@ -57,8 +57,8 @@ def _first_user(data_dir: str) -> str:
 
 
 def _print_summary(config, durations, elapsed, result) -> None:
-    from components.metrics import RMSE_NAME
-    from components.ranking_gate import SAME_MODEL
+    from components.evaluator.metrics import RMSE_NAME
+    from components.release_gate.component import SAME_MODEL
     from pipeline.results import COUNT_NAME, MAE_NAME
 
     print(f"\nPipeline finished in {elapsed:.1f} s")
@@ -108,8 +108,8 @@ def _watch(config, interval: float) -> int:
     """Runs whenever the data, code or settings changed since the last completed run; a run
     that fails on bad data (or on examples the runner lost) is not retried until something
     changes. Ctrl-C stops."""
-    from components.anomalies import DataAnomaliesError
-    from components.example_count import ExamplesLostError
+    from components.example_gen.example_count import ExamplesLostError
+    from components.validation_gate.anomalies import DataAnomaliesError
     from data.raw_format import DataError
     from pipeline.run_record import last_run, run_key
 
@@ -358,8 +358,8 @@ def main(argv=None, own_process: bool = False) -> int:
     # TensorFlow, TFX and Beam, through the pipeline's modules (pipeline.config imports every
     # TFX component).
     with heap.long_lived(freeze=own_process):
-        from components.anomalies import DataAnomaliesError
-        from components.example_count import ExamplesLostError
+        from components.example_gen.example_count import ExamplesLostError
+        from components.validation_gate.anomalies import DataAnomaliesError
         from data.raw_format import DataError
         from pipeline.config import load_config
         from pipeline.history import RollbackError

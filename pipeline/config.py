@@ -6,7 +6,7 @@ from typing import Any, Dict, Tuple
 
 import yaml
 
-from components.trainer import TrainingConfig
+from components.training.trainer import TrainingConfig
 from data import raw_format as R
 from data import spans
 

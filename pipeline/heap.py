@@ -1,10 +1,9 @@
 """Python's cyclic garbage collector in a `recsys` process.
 
 TensorFlow, TFX, Beam and TFMA import ~640K objects that live as long as the process, and
-every full collection walks them all. On ML-100K (AMD EPYC, 2 cores) collections took 1.8–2.5
-s of the 7 s of imports, ~2.7 s during a run, and 2.2 s at exit, when the interpreter collects
-once more before it frees anything. Imported with the collector paused (the imports leave ~2
-MB of cyclic garbage) and then frozen, those objects are left out of every later collection.
+every full collection walks them all: seconds of the imports, of a run and of the exit
+(docs/design.md). Imported with the collector paused (the imports leave ~2 MB of cyclic
+garbage) and then frozen, those objects are left out of every later collection.
 Freezing is for a process of its own only: frozen cycles are never freed, so in a caller's
 process (tests, a notebook) it would pin whatever garbage the caller had not yet collected.
 """

@@ -90,7 +90,7 @@ class _Graph:
 def _rmse(graph: _Graph, model_id: int) -> Optional[float]:
     import tensorflow_model_analysis as tfma
 
-    from components.metrics import RMSE_NAME
+    from components.evaluator.metrics import RMSE_NAME
 
     evaluator = graph.consumer(model_id, "Evaluator")
     for artifact_id in graph.outputs.get(evaluator, []):
@@ -113,7 +113,7 @@ def _pushed_version(graph: _Graph, model_id: int) -> Optional[str]:
 
 def run_history(config: PipelineConfig) -> List[RunRecord]:
     """Every release-gate decision in the output folder's metadata, oldest first."""
-    from components.ranking_gate import METRICS_FILE
+    from components.release_gate.component import METRICS_FILE
     from pipeline.results import open_store
 
     if not os.path.exists(config.metadata_path):

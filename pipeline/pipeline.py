@@ -30,16 +30,17 @@ from tfx.types import standard_artifacts
 from tfx.types.channel import Channel
 
 from components import features as F
-from components.example_gen import create_example_gen
-from components.ranking_gate import RankingGate
-from components.rating_evaluator import Evaluator
-from components.transform import SCHEMA_FILE_KEY
-from components.validation_gate import ValidationGate
+from components.evaluator.executor import Evaluator
+from components.example_gen.executor import create_example_gen
+from components.release_gate.component import RankingGate
+from components.transform.preprocessing import SCHEMA_FILE_KEY
+from components.validation_gate.component import ValidationGate
 from pipeline.config import EvaluationConfig, PipelineConfig
 from pipeline.validated_spans import ValidatedSpansStrategy
 
-TRANSFORM_FN = "components.transform.preprocessing_fn"
-TRAINER_FN = "components.trainer.run_fn"
+TRANSFORM_FN = "components.transform.preprocessing.preprocessing_fn"
+TRAINER_FN = "components.training.trainer.run_fn"
+METRICS_MODULE = "components.evaluator.metrics"
 SLICES = (F.GENDER, F.AGE_GROUP, F.USER_ACTIVITY)
 RELEASE_GATE_ID = "ReleaseGate"
 EXAMPLE_GEN_ID = "FileBasedExampleGen"
@@ -59,9 +60,9 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
         slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s]) for s in SLICES],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="MeanAbsoluteRatingError", module="components.metrics"),
+            tfma.MetricConfig(class_name="MeanAbsoluteRatingError", module=METRICS_MODULE),
             tfma.MetricConfig(
-                class_name="RootMeanSquaredError", module="components.metrics",
+                class_name="RootMeanSquaredError", module=METRICS_MODULE,
                 # Gate on the overall slice only; the slices are reported, not gated.
                 per_slice_thresholds=[tfma.PerSliceMetricThreshold(
                     slicing_specs=[tfma.SlicingSpec()], threshold=rmse_threshold)]),
@@ -162,14 +163,14 @@ def create_pipeline(config: PipelineConfig, code_version: str,
         examples=training_examples, schema=schema_gen.outputs["schema"],
         analyzer_cache=analyzer_cache,
         preprocessing_fn=TRANSFORM_FN,
-        # Vocabularies over both splits: the pushed model refits on both (components/trainer.py).
+        # Vocabularies over both splits: the pushed model refits on both (training/trainer.py).
         splits_config=TransformSplits(analyze=split_names, transform=split_names),
         custom_config={"code_version": code_version, SCHEMA_FILE_KEY: config.schema_file},
         # StatisticsGen already described the raw data; TFDV over the raw and the transformed
         # examples again cost Transform seconds and nothing reads it. The TF1 graph mode
         # analyzes and transforms ML-100K in 19 s against 27 s traced as TF2 functions; the
         # exported graph serves the same through TFT's loader. No transformed copy of the
-        # examples: the Trainer applies the graph as it reads (components/trainer.py, _read).
+        # examples: the Trainer applies the graph as it reads (training/trainer.py, _read).
         disable_statistics=True, force_tf_compat_v1=True, materialize=False)
     transform.add_upstream_node(validation_gate)
     baseline = _latest_blessed_model()

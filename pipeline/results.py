@@ -8,8 +8,8 @@ from typing import Dict, List, Optional, Set
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from components.metrics import MAE_NAME, RMSE_NAME
-from components.ranking_gate import METRICS_FILE
+from components.evaluator.metrics import MAE_NAME, RMSE_NAME
+from components.release_gate.component import METRICS_FILE
 from pipeline.config import PipelineConfig
 from pipeline.pipeline import EXAMPLE_GEN_ID, RELEASE_GATE_ID
 

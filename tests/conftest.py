@@ -56,11 +56,11 @@ def pipeline_run(synthetic_folder, e2e_config_file, tmp_path_factory):
 
 
 def _ranks_each_user_as_alone(recommender, users, features=None, k=10):
-    """A batch is scored in blocks of users (components/export.py `top_k_by_blocks`): a batch
-    of several blocks, the last one short, ranks each user as a call of its own does."""
+    """A batch is scored in blocks of users (components/serving/export.py `top_k_by_blocks`): a
+    batch of several blocks, the last one short, ranks each user as a call of its own does."""
     import numpy as np
 
-    from components.export import SCORE_BLOCK_USERS
+    from components.serving.export import SCORE_BLOCK_USERS
 
     assert len(users) > 2 * SCORE_BLOCK_USERS and len(users) % SCORE_BLOCK_USERS
     alone = [rows for number, user in enumerate(users) for rows in recommender.recommend(

@@ -1,0 +1,1 @@
+"""Top-k metrics over the whole catalog, shared by the release gate and the benchmarks."""

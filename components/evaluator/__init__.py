@@ -1,0 +1,1 @@
+"""The Evaluator: TFX's component on an executor that scores a batch at a time."""

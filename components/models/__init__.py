@@ -1,0 +1,2 @@
+"""The model kinds: the hybrid's towers, item autoencoder and item-item model; WALS; content;
+popularity."""

@@ -1,0 +1,1 @@
+"""The serving contract every pushed model exports, and what it excludes."""

@@ -1,0 +1,1 @@
+"""The Trainer's run_fn and what it needs: examples in memory, warm start, the optimizer."""

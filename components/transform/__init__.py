@@ -1,0 +1,1 @@
+"""Transform's module file: every raw feature becomes a model input."""

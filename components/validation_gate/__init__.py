@@ -1,0 +1,1 @@
+"""The validation gate: ExampleValidator's anomalies and drift stop the run."""
