@@ -37,6 +37,9 @@ def protocol_masks(rows: List[List[str]]) -> Dict[str, Callable[[], np.ndarray]]
     masks["stratified_seed2"] = lambda: splits.stratified_by_item(items, seed=SECOND_SEED)
     masks["leave_last_10"] = lambda: splits.leave_last(users, timestamps, per_user=10)
     masks["cold_start"] = lambda: splits.cold_start_users(users)
+    # The same held-out users as cold_start, scored from their first answers (bench/scoring.py).
+    masks["few_answers"] = lambda: splits.cold_start_users(users)
+    masks["cold_items"] = lambda: splits.cold_items(items)
     masks["temporal"] = lambda: splits.temporal(timestamps)
     return masks
 
@@ -49,8 +52,10 @@ def validation_mask(protocol: str, rows: List[List[str]]) -> np.ndarray:
         return splits.stratified_by_item(items, seed=VALIDATION_SEED)
     if protocol == "leave_last_10":
         return splits.leave_last(users, timestamps, per_user=10)
-    if protocol == "cold_start":
+    if protocol in ("cold_start", "few_answers"):
         return splits.cold_start_users(users, seed=VALIDATION_SEED)
+    if protocol == "cold_items":
+        return splits.cold_items(items, seed=VALIDATION_SEED)
     if protocol == "temporal":
         return splits.temporal(timestamps)
     return splits.stratified_by_item(items, train_fraction=0.9, seed=VALIDATION_SEED)

@@ -28,13 +28,15 @@ from typing import Dict
 
 import yaml
 
-from bench import ease_baseline
+from bench import cold_scoring, ease_baseline
 from bench.common import machine, recsys_run, write_report
 from bench.protocols import write_protocols, write_validation_protocols
 from bench.scoring import evaluate
 
 PROTOCOLS = ("u1", "u2", "u3", "u4", "u5", "stratified", "stratified_seed2", "leave_last_10",
-             "cold_start", "temporal")
+             "cold_start", "temporal", "cold_items", "few_answers")
+# New movies and new users' few answers: scored by bench/cold_scoring.py, with their anchors.
+COLD = ("cold_items", "few_answers")
 # The hybrid's gate model (trained on ExampleGen's train split only, before the refit): what
 # the pushed model would be without the refit, its training-part items dropped when scored.
 GATE = "hybrid, no refit"
@@ -73,6 +75,9 @@ def run_protocol(protocol: str, protocol_dir: str, work_dir: str, models, config
             raise RuntimeError(f"{protocol} {model}: expected a run that pushes, got: "
                                f"{printed[-500:]}")
         scored = {model: latest_model_dir(os.path.join(output, "serving"))}
+        if protocol in COLD:
+            results.update(_score_cold(protocol, model, scored[model], protocol_dir, seconds))
+            continue
         if model == "hybrid":
             [scored[GATE]] = glob.glob(os.path.join(
                 output, "pipeline", "Trainer", "model", "*", "Format-TFMA"))
@@ -87,12 +92,77 @@ def run_protocol(protocol: str, protocol_dir: str, work_dir: str, models, config
     return results
 
 
+def _score_cold(protocol: str, model: str, model_dir: str, protocol_dir: str, seconds: float):
+    if protocol == "cold_items":
+        scored = {model: cold_scoring.score_cold_items(model_dir, protocol_dir)}
+    else:
+        scored = {model: cold_scoring.score_few_answers(model_dir, protocol_dir)}
+        if model == "hybrid":
+            scored["hybrid, demographics only"] = cold_scoring.score_few_answers(
+                model_dir, protocol_dir, demographics_only=True)
+    for name, metrics in scored.items():
+        metrics["run_seconds"] = seconds
+        print(f"{protocol:16s} {name:10s} NDCG@10 {metrics['ndcg@10']:.4f}  "
+              f"Recall@10 {metrics['recall@10']:.4f}  run {seconds:.1f} s", flush=True)
+    return scored
+
+
+def cold_anchors(folders: Dict[str, str], work: str, hybrid_regularization: float):
+    """The cold protocols' anchors, in the same run: genre popularity and LightFM for new
+    movies; EASE folded in (λ tuned on a validation slice, and at the hybrid's) for new
+    users."""
+    anchors: Dict[str, Dict[str, dict]] = {}
+    if "cold_items" in folders:
+        anchors["genre popularity"] = {
+            "cold_items": cold_scoring.genre_popularity(folders["cold_items"])}
+        anchors["LightFM (WARP, id + genres + decade)"] = {
+            "cold_items": cold_scoring.lightfm(folders["cold_items"])}
+    if "few_answers" in folders:
+        validation = write_validation_protocols(
+            {"few_answers": folders["few_answers"]}, os.path.join(work, "validation", "data"))
+        anchors["EASE folded in, λ tuned"] = {"few_answers": cold_scoring.ease_fold_in_tuned(
+            folders["few_answers"], validation["few_answers"])}
+        anchors[f"EASE folded in at the hybrid's λ {hybrid_regularization:g}"] = {
+            "few_answers": cold_scoring.ease_fold_in(folders["few_answers"],
+                                                     hybrid_regularization)}
+    return anchors
+
+
+def cold_markdown(report) -> str:
+    """The new movies' and new users' table: the models, then the anchors."""
+    results, anchors = report["results"], report.get("cold_anchors", {})
+    columns = [("cold_items", key) for key in ("ndcg@10", "recall@10", "auc",
+                                                 "cold_share_of_top_10")]
+    columns += [("few_answers", key) for key in ("ndcg@10", "recall@10")]
+    columns = [(p, key) for p, key in columns if p in results]
+    if not columns:
+        return ""
+    names = list(dict.fromkeys(name for p in COLD if p in results for name in results[p]))
+    lines = ["", "New movies (cold_items: held-out movies ranked among themselves; their share "
+             "of the users' ordinary top 10) and new users (few_answers: first "
+             f"{cold_scoring.FIRST_ANSWERS} ratings given, the rest ranked):", "",
+             "| model | " + " | ".join(f"{p} {key}" for p, key in columns) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for name, by_protocol in [(n, results) for n in names] + [
+            (n, {p: {n: v} for p, v in a.items()}) for n, a in anchors.items()]:
+        lines.append(f"| {name} | " + " | ".join(
+            _cell(by_protocol.get(p, {}).get(name, {}).get(key)) for p, key in columns) + " |")
+    if "cold_items" in results:
+        share = next(iter(results["cold_items"].values()))["cold_share_of_catalog"]
+        lines += ["", f"The held-out movies are {share:.1%} of the catalog."]
+    return "\n".join(lines) + "\n"
+
+
 def _cell(value) -> str:
     return "" if value is None else f"{value:.4f}"
 
 
 def markdown(report) -> str:
     results, models = report["results"], report["models"]
+    cold_table = cold_markdown(report)
+    results = {p: r for p, r in results.items() if p not in COLD}
+    if not results:
+        return cold_table
     if "hybrid" in models:
         models = [*models[:models.index("hybrid") + 1], GATE,
                   *models[models.index("hybrid") + 1:]]
@@ -140,7 +210,7 @@ def markdown(report) -> str:
     if "EASE, λ tuned" in baselines:
         chosen = ", ".join(f"{p} {v['lambda']:g}" for p, v in baselines["EASE, λ tuned"].items())
         lines += ["", f"EASE's λ, chosen on each protocol's validation slice: {chosen}."]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + cold_table
 
 
 def ease_baselines(folders: Dict[str, str], work: str, hybrid_regularization: float):
@@ -174,19 +244,21 @@ def main(argv=None) -> int:
     protocols = args.protocols.split(",")
     models = args.models.split(",")
     folders = write_protocols(data_dir, os.path.join(work, "data"), protocols)
-    baselines = {}
+    baselines, anchors = {}, {}
     if args.validation:
         work = os.path.join(work, "validation")
         folders = write_validation_protocols(folders, os.path.join(work, "data"))
     else:
-        baselines = ease_baselines(folders, work, load_config(
-            args.config).training.item_item_regularization)
+        regularization = load_config(args.config).training.item_item_regularization
+        warm = {p: folder for p, folder in folders.items() if p not in COLD}
+        baselines = ease_baselines(warm, work, regularization) if warm else {}
+        anchors = cold_anchors(folders, work, regularization)
     start = time.monotonic()
     runs = os.path.join(work, "runs")
     shutil.rmtree(runs, ignore_errors=True)  # every run a first one, as a new user's
     results = {p: run_protocol(p, folders[p], runs, models, args.config) for p in protocols}
     report = {"data": data_dir, "models": models, "machine": machine(), "results": results,
-              "baselines": baselines, "validation": args.validation,
+              "baselines": baselines, "cold_anchors": anchors, "validation": args.validation,
               "training": dataclasses.asdict(load_config(args.config).training),
               "wall_seconds": time.monotonic() - start}
     write_report("quality-validation" if args.validation else "quality", report,

@@ -57,17 +57,28 @@ def stratified_by_item(item_ids: np.ndarray, train_fraction: float = 0.75,
     return is_test
 
 
-def cold_start_users(user_ids: np.ndarray, fraction: float = 0.2, seed: int = 42) -> np.ndarray:
-    """Holds out round_half_up(fraction * distinct users) users entirely: all their rows are test.
+def held_out_ids(ids: np.ndarray, fraction: float = 0.2, seed: int = 42) -> np.ndarray:
+    """Holds out round_half_up(fraction * distinct ids) ids entirely: all their rows are test.
 
-    Users are drawn with np.random.default_rng(seed) from the sorted distinct ids, so the choice
+    Ids are drawn with np.random.default_rng(seed) from the sorted distinct ids, so the choice
     does not depend on row order.
     """
     _check_fraction("fraction", fraction)
-    users, user_index = np.unique(np.asarray(user_ids), return_inverse=True)
+    distinct, index = np.unique(np.asarray(ids), return_inverse=True)
     held_out = np.random.default_rng(seed).choice(
-        len(users), size=_round_half_up(fraction * len(users)), replace=False)
-    return np.isin(user_index, held_out)
+        len(distinct), size=_round_half_up(fraction * len(distinct)), replace=False)
+    return np.isin(index, held_out)
+
+
+def cold_start_users(user_ids: np.ndarray, fraction: float = 0.2, seed: int = 42) -> np.ndarray:
+    """New users: a share of the users held out with every rating (held_out_ids)."""
+    return held_out_ids(user_ids, fraction, seed)
+
+
+def cold_items(item_ids: np.ndarray, fraction: float = 0.2, seed: int = 42) -> np.ndarray:
+    """New movies: a share of the items held out with every rating (held_out_ids); their
+    metadata stays in items.csv."""
+    return held_out_ids(item_ids, fraction, seed)
 
 
 def temporal(timestamps: np.ndarray, train_fraction: float = 0.8) -> np.ndarray:

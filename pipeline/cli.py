@@ -193,6 +193,7 @@ def _emit(args, header: str, rows, titles) -> None:
 
 def _command_recommend(args, config) -> int:
     from components import features as F
+    from pipeline.serving import Constraints
 
     given = {F.AGE: args.age, F.GENDER: args.gender, F.OCCUPATION: args.occupation,
              F.ZIP_CODE: args.zip_code}
@@ -201,11 +202,51 @@ def _command_recommend(args, config) -> int:
         print(f"error: user features need all four of --age, --gender, --occupation, "
               f"--zip-code; missing {', '.join(missing)}", file=sys.stderr)
         return EXIT_DATA_ERROR
+    new_user = bool(args.likes) or (args.user is None and bool(args.genres))
+    if args.user is None and not new_user:
+        print("error: give --user (a known or new user's id) or a new user's answers "
+              "(--likes and/or --genres)", file=sys.stderr)
+        return EXIT_DATA_ERROR
+    constraints = Constraints(
+        include_genres=() if new_user else args.genres, exclude_genres=args.not_genres,
+        min_year=args.years[0], max_year=args.years[1], exclude_item_ids=args.exclude)
     recommender, titles = _serving_context(args, config)
-    features = None if args.age is None else {k: [v] for k, v in given.items()}
-    rows = recommender.recommend([args.user], args.k, features)[0]
-    _emit(args, f"Top {args.k} for user {args.user} ({recommender.model_dir}):", rows, titles)
+    if new_user:
+        rows = recommender.recommend_from_answers(args.likes, args.genres, constraints, args.k)
+        header = f"Top {args.k} for a new user who likes {_answers(args, titles)}"
+    elif constraints != Constraints():
+        rows = recommender.recommend_constrained([args.user], constraints, args.k)[0]
+        header = f"Top {args.k} for user {args.user} within the constraints"
+    else:
+        features = None if args.age is None else {k: [v] for k, v in given.items()}
+        rows = recommender.recommend([args.user], args.k, features)[0]
+        header = f"Top {args.k} for user {args.user}"
+    if not rows:
+        reason = (Constraints(include_genres=args.genres, **_other_constraints(constraints))
+                  .unmet(_catalog_items(args, config)))
+        print(f"No recommendation: {reason or 'every movie that meets them was rated already'}"
+              if not args.json else "[]")
+        return 0
+    _emit(args, f"{header} ({recommender.model_dir}):", rows, titles)
     return 0
+
+
+def _other_constraints(constraints) -> dict:
+    return {"exclude_genres": constraints.exclude_genres, "min_year": constraints.min_year,
+            "max_year": constraints.max_year, "exclude_item_ids": constraints.exclude_item_ids}
+
+
+def _answers(args, titles) -> str:
+    movies = [titles.get(item, item) for item in args.likes]
+    return ", ".join(movies + list(args.genres))
+
+
+def _catalog_items(args, config):
+    from data import raw_format as R
+    from pipeline.run_record import last_run
+
+    data_dir = args.data or last_run(config).get("data_dir", config.raw_folders[0])
+    return R.read_table(data_dir, R.ITEMS_FILE) if os.path.exists(data_dir) else []
 
 
 def _command_similar(args, config) -> int:
@@ -213,6 +254,19 @@ def _command_similar(args, config) -> int:
     rows = recommender.similar_items([args.item], args.k)[0]
     name = titles.get(args.item, args.item)
     _emit(args, f"Items similar to {name} ({recommender.model_dir}):", rows, titles)
+    return 0
+
+
+def _command_audience(args, config) -> int:
+    recommender, titles = _serving_context(args, config)
+    rows = recommender.users_for_item([args.item], args.k)[0]
+    name = titles.get(args.item, args.item)
+    if args.json:
+        print(json.dumps([{"user_id": u, "score": s} for u, s in rows]))
+        return 0
+    print(f"Users {name} suits best ({recommender.model_dir}):")
+    for rank, (user_id, score) in enumerate(rows, start=1):
+        print(f"  {rank:2d}. user {user_id}  [score {score:.3f}]")
     return 0
 
 
@@ -283,6 +337,43 @@ def _command_fetch(args, config) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def _names(text: str) -> tuple:
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
+    return names
+
+
+def _rated_items(text: str) -> dict:
+    """'50,181:4' → {'50': 5.0, '181': 4.0}."""
+    rated = {}
+    for entry in _names(text):
+        item, _, rating = entry.partition(":")
+        try:
+            value = float(rating) if rating else 5.0
+        except ValueError:
+            value = 0.0
+        if not 1.0 <= value <= 5.0:
+            raise argparse.ArgumentTypeError(f"{entry!r}: a rating must be a number in [1, 5]")
+        rated[item.strip()] = value
+    return rated
+
+
+def _year_range(text: str) -> tuple:
+    """'1990-1999', '1995-' or '-1980' → (min, max), 0 for no bound."""
+    low, dash, high = text.strip().partition("-")
+    if not dash or not (low or high) or not all(v.isdigit() for v in (low, high) if v):
+        raise argparse.ArgumentTypeError(
+            f"expected FROM-TO, FROM- or -TO years, e.g. 1990-1999, got {text!r}")
+    return int(low or 0), int(high or 0)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recsys", description=__doc__)
     common = argparse.ArgumentParser(add_help=False)
@@ -302,19 +393,36 @@ def _parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_command_run)
     recommend = commands.add_parser("recommend", parents=[common],
                                     help="top-k movies for a user from the latest pushed model")
-    recommend.add_argument("--user", required=True)
+    recommend.add_argument("--user", help="a known user's id (or a new user's, with "
+                                          "--age, --gender, --occupation, --zip-code)")
     recommend.add_argument("--age", type=int)
     recommend.add_argument("--gender")
     recommend.add_argument("--occupation")
     recommend.add_argument("--zip-code", dest="zip_code")
+    recommend.add_argument("--likes", type=_rated_items, default={},
+                           help="a new user's movies: ids, each optionally :rating "
+                                "(default 5), e.g. 50,181:4,172")
+    recommend.add_argument("--genres", type=_names, default=(),
+                           help="only these genres (any of them), e.g. Sci-Fi,Comedy")
+    recommend.add_argument("--not-genres", type=_names, default=(), dest="not_genres",
+                           help="none of these genres")
+    recommend.add_argument("--years", type=_year_range, default=(0, 0),
+                           help="release years, e.g. 1990-1999, 1995- or -1980")
+    recommend.add_argument("--exclude", type=_names, default=(),
+                           help="movie ids never to recommend, e.g. 50,181")
     similar = commands.add_parser("similar", parents=[common],
                                   help="movies similar to a movie, from the latest pushed model")
     similar.add_argument("--item", required=True)
-    for sub in (recommend, similar):
-        sub.add_argument("-k", type=int, default=10)
+    audience = commands.add_parser("audience", parents=[common],
+                                   help="the users a movie suits best, from the latest pushed "
+                                        "model")
+    audience.add_argument("--item", required=True)
+    for sub in (recommend, similar, audience):
+        sub.add_argument("-k", type=_positive, default=10, help="how many (default 10)")
         sub.add_argument("--json", action="store_true", help="print JSON")
     recommend.set_defaults(handler=_command_recommend)
     similar.set_defaults(handler=_command_similar)
+    audience.set_defaults(handler=_command_audience)
     ingest = commands.add_parser(
         "ingest", parents=[common],
         help="validate a batch of new ratings and write it as the data folder's next span")
@@ -364,11 +472,12 @@ def main(argv=None, own_process: bool = False) -> int:
         from pipeline.config import load_config
         from pipeline.history import RollbackError
         from pipeline.lock import OutputLockedError
-        from pipeline.serving import NoModelError
+        from pipeline.serving import NoModelError, RequestError
 
     # Errors users can act on: one line, and an exit code of their own.
     exit_codes = ((DataError, EXIT_DATA_ERROR), (DataAnomaliesError, EXIT_ANOMALIES),
                   (NoModelError, EXIT_NO_MODEL), (RollbackError, EXIT_NO_MODEL),
+                  (RequestError, EXIT_DATA_ERROR),
                   (OutputLockedError, EXIT_LOCKED), (ExamplesLostError, EXIT_EXAMPLES_LOST))
     try:
         config = load_config(args.config, data_dir=args.data, output_dir=args.output)

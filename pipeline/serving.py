@@ -1,5 +1,6 @@
 """Client of a pushed model's signatures, as the CLI and tests use it in process."""
 
+import dataclasses
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -16,6 +17,20 @@ class NoModelError(RuntimeError):
     """No model has been pushed to the serving folder yet."""
 
 
+class RequestError(ValueError):
+    """A request the signatures refuse (an item outside the catalog, k ≤ 0, an unknown
+    genre); str() is the signature's own message, in one line."""
+
+
+def _request_error(error: tf.errors.InvalidArgumentError) -> RequestError:
+    lines = [line.strip() for line in error.message.splitlines()]
+    line = next((line for line in lines if line.startswith("assertion failed:")
+                 or " must " in line), lines[0])
+    for noise in ("assertion failed: ", "[", "]"):
+        line = line.replace(noise, "")
+    return RequestError(line)
+
+
 def latest_model_dir(serving_dir: str) -> str:
     """The highest numeric version under serving_dir, as TF Serving would pick."""
     versions = [v for v in (os.listdir(serving_dir) if os.path.isdir(serving_dir) else [])
@@ -25,10 +40,50 @@ def latest_model_dir(serving_dir: str) -> str:
     return os.path.join(serving_dir, max(versions, key=int))
 
 
-def _pairs(outputs) -> Recommendations:
-    ids, scores = outputs["item_ids"].numpy(), outputs["scores"].numpy()
-    return [[(i.decode(), float(s)) for i, s in zip(row_ids, row_scores)]
+def _pairs(outputs, key: str = "item_ids") -> Recommendations:
+    """Each row's (id, score) pairs; the empty ids that pad a row with fewer than k dropped."""
+    ids, scores = outputs[key].numpy(), outputs["scores"].numpy()
+    return [[(i.decode(), float(s)) for i, s in zip(row_ids, row_scores) if i]
             for row_ids, row_scores in zip(ids, scores)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Constraints:
+    """What the user asks of every recommended movie (knowledge-based recommendation)."""
+
+    include_genres: Tuple[str, ...] = ()  # one of them at least (none: any)
+    exclude_genres: Tuple[str, ...] = ()
+    min_year: int = 0  # 0: no bound
+    max_year: int = 0
+    exclude_item_ids: Tuple[str, ...] = ()
+
+    def inputs(self) -> Dict[str, tf.Tensor]:
+        return {"include_genres": tf.constant(list(self.include_genres), tf.string),
+                "exclude_genres": tf.constant(list(self.exclude_genres), tf.string),
+                "min_year": tf.constant(self.min_year, tf.int64),
+                "max_year": tf.constant(self.max_year, tf.int64),
+                "exclude_item_ids": tf.constant(list(self.exclude_item_ids), tf.string)}
+
+    def unmet(self, items: Sequence[R.Item]) -> Optional[str]:
+        """Why no item of the catalog meets them all (None when some item does)."""
+        rules = [
+            (f"has one of the genres {', '.join(self.include_genres)}",
+             lambda i: not self.include_genres or bool(set(i.genres) & set(self.include_genres))),
+            (f"has none of the genres {', '.join(self.exclude_genres)}",
+             lambda i: not set(i.genres) & set(self.exclude_genres)),
+            (f"is from {self.min_year} or later",
+             lambda i: not self.min_year or i.year >= self.min_year),
+            (f"is from {self.max_year} or earlier",
+             lambda i: not self.max_year or 0 < i.year <= self.max_year),
+            ("is not excluded by id", lambda i: i.item_id not in self.exclude_item_ids),
+        ]
+        if any(all(rule(item) for _, rule in rules) for item in items):
+            return None
+        alone = [text for text, rule in rules if not any(rule(item) for item in items)]
+        if alone:
+            return f"no movie in the catalog {alone[0]}"
+        return "no movie in the catalog meets all of: " + "; ".join(
+            text for text, rule in rules if not all(rule(item) for item in items))
 
 
 class Recommender:
@@ -39,7 +94,15 @@ class Recommender:
         self._model = tf.saved_model.load(model_dir)
 
     def signature(self, name: str):
-        return self._model.signatures[name]
+        signature = self._model.signatures[name]
+
+        def call(**inputs):
+            try:
+                return signature(**inputs)
+            except tf.errors.InvalidArgumentError as error:
+                raise _request_error(error) from None
+
+        return call
 
     def recommend(self, user_ids: Sequence[str], k: int = DEFAULT_K,
                   user_features: Optional[Dict[str, Sequence]] = None) -> Recommendations:
@@ -56,9 +119,31 @@ class Recommender:
             zip_code=tf.constant(list(user_features[F.ZIP_CODE]), tf.string),
             k=tf.constant(k)))
 
+    def recommend_constrained(self, user_ids: Sequence[str], constraints: Constraints,
+                              k: int = DEFAULT_K) -> Recommendations:
+        return _pairs(self.signature("recommend_constrained")(
+            user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k),
+            **constraints.inputs()))
+
+    def recommend_from_answers(self, rated: Dict[str, float], genres: Sequence[str] = (),
+                               constraints: Constraints = Constraints(),
+                               k: int = DEFAULT_K) -> List[Tuple[str, float]]:
+        """Top-k for a new user who rated the movies of `rated` (id → rating) and likes
+        `genres`."""
+        return _pairs(self.signature("recommend_from_answers")(
+            item_ids=tf.constant(list(rated), tf.string),
+            ratings=tf.constant(list(rated.values()), tf.float32),
+            genres=tf.constant(list(genres), tf.string), k=tf.constant(k),
+            **constraints.inputs()))[0]
+
     def similar_items(self, item_ids: Sequence[str], k: int = DEFAULT_K) -> Recommendations:
         return _pairs(self.signature("similar_items")(
             item_id=tf.constant(list(item_ids), tf.string), k=tf.constant(k)))
+
+    def users_for_item(self, item_ids: Sequence[str], k: int = DEFAULT_K) -> Recommendations:
+        """The k users each item suits best (its audience), as (user id, score)."""
+        return _pairs(self.signature("users_for_item")(
+            item_id=tf.constant(list(item_ids), tf.string), k=tf.constant(k)), "user_ids")
 
     def predict_ratings(self, examples: Sequence[bytes]) -> List[float]:
         outputs = self.signature("serving_default")(examples=tf.constant(list(examples)))

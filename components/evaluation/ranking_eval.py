@@ -37,7 +37,8 @@ def signature_recommend(model_dir: str) -> Recommend:
 
     def recommend(user_ids: Sequence[str], k: int):
         outputs = signature(user_id=tf.constant(list(user_ids)), k=tf.constant(k))
-        return [[(i.decode(), float(s)) for i, s in zip(ids, scores)]
+        # Empty ids pad a row with fewer than k unseen items (components/serving/export.py).
+        return [[(i.decode(), float(s)) for i, s in zip(ids, scores) if i]
                 for ids, scores in zip(outputs["item_ids"].numpy(), outputs["scores"].numpy())]
 
     return recommend

@@ -41,6 +41,7 @@ from tfx.utils import proto_utils
 from components import features as F
 from components.example_gen import example_bytes, text_shards
 from components.example_gen.example_count import check_every_rating_written
+from components.example_gen.item_catalog import WriteItemCatalog
 from data import raw_format as R
 
 INPUT_BASE_KEY = "input_base"
@@ -280,10 +281,13 @@ class WriteJoinedExamples(beam.PTransform):
     shard's examples never cross Beam at all."""
 
     def __init__(self, ratings_file: str, split_uris: Sequence[str],
-                 buckets: Optional[Sequence[int]] = None):
+                 buckets: Optional[Sequence[int]] = None, catalog_uri: Optional[str] = None):
+        """catalog_uri: the Examples artifact to write the folder's whole item table into
+        (components/example_gen/item_catalog.py)."""
         super().__init__()
         self._ratings_path, self._split_uris, self._buckets = ratings_file, split_uris, buckets
         self._folder = os.path.dirname(ratings_file)
+        self._catalog_uri = catalog_uri
 
     def expand(self, pipeline: beam.Pipeline) -> beam.PCollection:
         _check_header(self._ratings_path)
@@ -293,6 +297,8 @@ class WriteJoinedExamples(beam.PTransform):
                   | "SpreadShards" >> beam.Reshuffle())
         users = _read_table(pipeline, os.path.join(self._folder, R.USERS_FILE), "Users")
         items = _read_table(pipeline, os.path.join(self._folder, R.ITEMS_FILE), "Items")
+        if self._catalog_uri is not None:
+            _ = items | "WriteItemCatalog" >> WriteItemCatalog(self._catalog_uri, item_part)
         counts = (shards
                   | "CountPerUser" >> beam.ParDo(_CountRatingsPerUser())
                   | "SumCounts" >> beam.CombineGlobally(_summed_counts))
@@ -367,8 +373,10 @@ class Executor(BaseBeamExecutor):
                 tf.io.gfile.makedirs(uri)
         with self._make_beam_pipeline() as pipeline:
             for number, (path, uris, buckets) in enumerate(writes):
+                # The item table of the first ratings file's folder (with a folder per split,
+                # each holds the same tables).
                 _ = pipeline | f"WriteExamples[{number}]" >> WriteJoinedExamples(
-                    path, uris, buckets)
+                    path, uris, buckets, catalog_uri=examples.uri if number == 0 else None)
         _remove_incomplete(uri for _, uris, _ in writes for uri in uris)
         examples_utils.set_payload_format(examples, exec_properties[OUTPUT_DATA_FORMAT_KEY])
         examples_utils.set_file_format(examples, write_split.to_file_format_str(

@@ -6,6 +6,8 @@ their genre vector (or cosine, with `cosine=True`). Ratings are the bias baselin
 score, scaled by a least-squares fit on the training ratings.
 """
 
+from typing import Sequence
+
 import numpy as np
 
 from components.models.tables import TableModel, regularized_biases
@@ -14,10 +16,11 @@ from components.training.catalog import Catalog
 MIN_SCALE = 1e-3  # keeps the ranking's direction even if the score does not help ratings
 
 
-def genre_matrix(catalog: Catalog, num_genres: int, cosine: bool) -> np.ndarray:
-    """[num_items, num_genres] k-hot genres; rows unit-length when cosine."""
-    matrix = np.zeros((catalog.num_items, num_genres), np.float32)
-    for item, genres in enumerate(catalog.item_genres):
+def genre_matrix(item_genres: Sequence[np.ndarray], num_genres: int, cosine: bool) -> np.ndarray:
+    """[items, num_genres] k-hot genres of each item's genre indices; rows unit-length when
+    cosine."""
+    matrix = np.zeros((len(item_genres), num_genres), np.float32)
+    for item, genres in enumerate(item_genres):
         matrix[item, genres] = 1.0
     if cosine:
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
@@ -26,7 +29,7 @@ def genre_matrix(catalog: Catalog, num_genres: int, cosine: bool) -> np.ndarray:
 
 def fit_content(catalog: Catalog, num_genres: int, cosine: bool = False) -> TableModel:
     users, items, ratings = catalog.pairs()
-    genres = genre_matrix(catalog, num_genres, cosine)
+    genres = genre_matrix(catalog.item_genres, num_genres, cosine)
     taste = np.zeros((catalog.num_users + 1, num_genres), np.float32)
     np.add.at(taste, users, ratings[:, None] * genres[items])
     taste = taste[:catalog.num_users]

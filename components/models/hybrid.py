@@ -42,6 +42,10 @@ class ModelConfig:
     # embeddings stay shared.
     rank_dim: int = 0
     id_dropout: float = 0.1
+    # The share of the catalog's items whose ids each training step hides from the ranking
+    # objective (DropoutNet): their score then comes from their content alone, vector and
+    # ranking bias, as a movie nobody has rated yet is served.
+    catalog_id_dropout: float = 0.1
     l2: float = 1e-5  # L2 of the rating parts and the shared content embeddings
     rank_l2: Optional[float] = None  # L2 of the ranking parts (None: l2)
 
@@ -209,6 +213,13 @@ class HistoryEncoder(tf.keras.layers.Layer):
         return (tf.gather(self.implicit, items)
                 + deviations[:, None] * tf.gather(self.explicit, items))
 
+    def fold_in(self, items: tf.Tensor, ratings: tf.Tensor, count: tf.Tensor) -> tf.Tensor:
+        """[1, dim]: the history of a user the model never saw, from the items (known indices)
+        they rated and their ratings, without retraining; count: how many items they rated in
+        all (items without a row count too)."""
+        total = tf.reduce_sum(self._item_terms(items, ratings - self._mean_rating), axis=0)
+        return (total * tf.math.rsqrt(tf.maximum(tf.cast(count, tf.float32), 1.0)))[None, :]
+
     def call(self, user_index: tf.Tensor, exclude=None) -> tf.Tensor:
         """exclude: (items, ratings) of each row's own rating, which must be in its user's
         history (training examples are), to take out of it."""
@@ -236,16 +247,22 @@ class HistoryEncoder(tf.keras.layers.Layer):
 
 
 class ContentEncoder(tf.keras.layers.Layer):
-    """Projects the concatenated embeddings of categorical content features to a vector + bias."""
+    """Projects the concatenated embeddings of categorical content features to a vector + bias
+    (and, with rank_bias, a ranking bias of its own: an item's place in the catalog ranking
+    from its content alone)."""
 
-    def __init__(self, dim: int, **kwargs):
+    def __init__(self, dim: int, rank_bias: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.projection = tf.keras.layers.Dense(dim, name="projection")
         self.bias = tf.keras.layers.Dense(1, name="bias")
+        self.rank_bias = tf.keras.layers.Dense(1, name="rank_bias") if rank_bias else None
 
     def call(self, embeddings) -> Tuple[tf.Tensor, tf.Tensor]:
         joined = tf.concat(embeddings, axis=1)
         return self.projection(joined), tf.squeeze(self.bias(joined), axis=1)
+
+    def ranking_bias(self, embeddings) -> tf.Tensor:
+        return tf.squeeze(self.rank_bias(tf.concat(embeddings, axis=1)), axis=1)
 
 
 class UserTower(tf.keras.layers.Layer):
@@ -296,13 +313,21 @@ class ItemTower(tf.keras.layers.Layer):
                                name="item_id")
         self.genres = MeanEmbedding(vocab.genres, 8, l2, name="genres")
         self.year = PenalizedEmbedding(vocab.year_buckets, 4, l2, name="year")
-        self.content = ContentEncoder(dim, name="content")
+        self.content = ContentEncoder(dim, rank_bias=True, name="content")
 
-    def call(self, features: Features, training=False) -> Tuple[tf.Tensor, tf.Tensor]:
-        id_vector, id_bias = self.ids(features[F.ITEM_INDEX], training=training)
-        content_vector, content_bias = self.content([
-            self.genres(features[F.GENRE_INDICES]), self.year(features[F.YEAR_BUCKET])])
+    def _embeddings(self, features: Features) -> List[tf.Tensor]:
+        return [self.genres(features[F.GENRE_INDICES]), self.year(features[F.YEAR_BUCKET])]
+
+    def call(self, features: Features, training=False, known=None
+             ) -> Tuple[tf.Tensor, tf.Tensor]:
+        """known: the ids.known() mask to use (default: drawn here)."""
+        id_vector, id_bias = self.ids(features[F.ITEM_INDEX], training=training, known=known)
+        content_vector, content_bias = self.content(self._embeddings(features))
         return id_vector + content_vector, id_bias + content_bias
+
+    def content_rank_bias(self, features: Features) -> tf.Tensor:
+        """[items]: the ranking bias of items without an id (served from content)."""
+        return self.content.ranking_bias(self._embeddings(features))
 
 
 class CatalogScores:
@@ -420,6 +445,7 @@ class HybridModel(tf.keras.Model):
         self._candidates = candidates
         self._num_items = vocab.items - F.OOV_BUCKETS
         self._rating_dim = config.embedding_dim
+        self._catalog_id_dropout = config.catalog_id_dropout
         self._separate_rank = config.rank_dim > 0
         self._rating_weight = rating_weight
         self._retrieval_weight = retrieval_weight
@@ -445,11 +471,23 @@ class HybridModel(tf.keras.Model):
         return (self.global_bias + user_bias + item_bias + tf.reduce_sum(
             self.rating_part(user_vector) * self.rating_part(item_vector), axis=1))
 
-    def catalog_scores(self, user_vectors: tf.Tensor, known: tf.Tensor) -> CatalogScores:
-        """known: 1.0 where the user's id is known (the user tower's mask)."""
-        item_vectors, _ = self.item_tower(self._candidates)
+    def catalog_scores(self, user_vectors: tf.Tensor, known: tf.Tensor, training=False
+                       ) -> CatalogScores:
+        """known: 1.0 where the user's id is known (the user tower's mask). In training a
+        share of the candidates lose their ids (catalog_id_dropout): vector and ranking bias
+        from content alone."""
+        if not (training and self._catalog_id_dropout):
+            item_vectors, _ = self.item_tower(self._candidates)
+            return CatalogScores(self.rank_user_vectors(user_vectors),
+                                 self.rank_part(item_vectors), self.rank_bias,
+                                 self.cold_rank_bias, known)
+        kept = tf.cast(tf.random.uniform([self._num_items]) >= self._catalog_id_dropout,
+                       tf.float32)
+        item_vectors, _ = self.item_tower(self._candidates, known=kept)
+        content = (1.0 - kept) * self.item_tower.content_rank_bias(self._candidates)
         return CatalogScores(self.rank_user_vectors(user_vectors), self.rank_part(item_vectors),
-                             self.rank_bias, self.cold_rank_bias, known)
+                             kept * self.rank_bias + content, kept * self.cold_rank_bias + content,
+                             known)
 
     def _objectives(self, features: Features, labels: tf.Tensor, training: bool):
         known_users = self.user_tower.ids.known(features[F.USER_INDEX], training)
@@ -463,7 +501,7 @@ class HybridModel(tf.keras.Model):
             return rating_loss, tf.constant(0.0)
         positives = features[F.ITEM_INDEX]
         known = tf.cast(positives < self._num_items, tf.float32)
-        losses = self.retrieval(self.catalog_scores(user_vector, known_users),
+        losses = self.retrieval(self.catalog_scores(user_vector, known_users, training),
                                 tf.minimum(positives, self._num_items - 1),
                                 features[F.USER_INDEX])
         retrieval_loss = tf.reduce_sum(losses * known) / tf.maximum(tf.reduce_sum(known), 1.0)

@@ -77,6 +77,15 @@ class ItemNeighbours:
         return matrix
 
 
+    def sparse(self) -> scipy.sparse.csr_matrix:
+        """The matrix as sparse rows (only the weights kept)."""
+        if self.indices is None:
+            return scipy.sparse.csr_matrix(self.weights)
+        rows = np.repeat(np.arange(len(self.weights)), self.weights.shape[1])
+        return scipy.sparse.csr_matrix(
+            (self.weights.ravel(), (rows, self.indices.ravel())), shape=(len(self.weights),) * 2)
+
+
 def strongest_neighbours(weights: np.ndarray, k: int) -> ItemNeighbours:
     """Each row's k weights of largest magnitude (whole rows when k is 0 or ≥ the row)."""
     if k <= 0 or k >= weights.shape[1]:

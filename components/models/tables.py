@@ -4,7 +4,9 @@ rating(u, i) = global_bias + user_biases[u] + item_biases[i] + ⟨user_vectors[u
 rank(u, ·)   = ⟨rank_user_vectors[u], rank_item_vectors⟩ + item_rank_biases
                + Σ_{j rated by u} item_item[j, ·]   (when there is an item-item matrix; each
                                                      row holds j's strongest neighbours)
-The rank vectors default to the rating vectors; WALS fits them separately (implicit regime).
+The rank tables cover the served catalog: the known items, then those no rating names yet
+(components/training/cold_items.py); the rating tables the known items only. The rank vectors
+default to the rating vectors; WALS fits them separately (implicit regime).
 Popularity, content and WALS are exactly this; the hybrid also serves features through its
 towers, and exports its known users' and items' tower outputs as these tables.
 """
@@ -33,6 +35,10 @@ class TableModel:
     rank_item_vectors: Optional[np.ndarray] = None  # [num_items, rank_dim]
     # Item biases of the ranking for users the model never saw (default: item_rank_biases).
     cold_item_rank_biases: Optional[np.ndarray] = None  # [num_items]
+    # Each served item's ranking vector from its content alone (the hybrid's item tower with
+    # the id masked): what `similar_items` compares a movie nobody rated with (default: the
+    # rank item vectors).
+    content_rank_vectors: Optional[np.ndarray] = None  # [items, rank_dim]
     # Known users' rank scores add the rows of the items they rated (models/item_item.py).
     item_item: Optional[ItemNeighbours] = None
     # For a hybrid, whose towers also rate: the tables' share of the served rating of known
@@ -44,6 +50,8 @@ class TableModel:
             self.rank_user_vectors, self.rank_item_vectors = self.user_vectors, self.item_vectors
         if self.cold_item_rank_biases is None:
             self.cold_item_rank_biases = self.item_rank_biases
+        if self.content_rank_vectors is None:
+            self.content_rank_vectors = self.rank_item_vectors
 
     def ratings(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return (self.global_bias + self.user_biases[users] + self.item_biases[items]

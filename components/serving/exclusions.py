@@ -44,10 +44,13 @@ def _index_map(old_ids: Sequence[bytes], new_ids: Sequence[bytes]) -> np.ndarray
 def carried_exclusions(service: tf.Module, service_dir: str, user_ids: Sequence[bytes],
                        item_ids: Sequence[bytes], catalog: Catalog) -> Exclusions:
     """What the model in service excludes (its training ratings and what it carried), in this
-    run's ids, less the ratings this run trains on. A user or an item this run's vocabulary
-    lacks is unknown to the new model, and its pairs are dropped."""
+    run's ids, less the ratings this run trains on. item_ids: the items this run serves, in
+    its index order (rated, then those no rating in the window names: a movie rated only in a
+    span that left the window is served again from its content, and stays excluded). A user
+    this run's vocabulary lacks is unknown to the new model, and its pairs are dropped."""
     user_map = _index_map(vocabulary(service_dir, F.USER_VOCAB), user_ids[:catalog.num_users])
-    item_map = _index_map(list(service.item_ids.numpy()), item_ids[:catalog.num_items])
+    item_map = _index_map(list(service.item_ids.numpy()), item_ids)
+    served = len(item_ids)
     users, items = [], []
     for old_users, old_items in _rated_pairs(service):
         new_users = user_map[np.minimum(old_users, len(user_map) - 1)]
@@ -55,9 +58,9 @@ def carried_exclusions(service: tf.Module, service_dir: str, user_ids: Sequence[
         kept = (new_users >= 0) & (new_items >= 0)
         users.append(new_users[kept])
         items.append(new_items[kept])
-    keys = np.unique(np.concatenate(users) * catalog.num_items + np.concatenate(items))
+    keys = np.unique(np.concatenate(users) * served + np.concatenate(items))
     trained_users, trained_items, _ = catalog.pairs()
-    keys = keys[~np.isin(keys, trained_users * catalog.num_items + trained_items)]
-    counts = np.bincount(keys // catalog.num_items, minlength=catalog.num_users + 1)
+    keys = keys[~np.isin(keys, trained_users * served + trained_items)]
+    counts = np.bincount(keys // served, minlength=catalog.num_users + 1)
     return Exclusions(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                      (keys % catalog.num_items).astype(np.int64))
+                      (keys % served).astype(np.int64))

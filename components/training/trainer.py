@@ -14,6 +14,7 @@ import time
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+import scipy.sparse
 import tensorflow as tf
 import tensorflow_transform as tft
 from absl import logging
@@ -21,7 +22,8 @@ from tfx.components.trainer.fn_args_utils import DataAccessor, FnArgs
 from tfx_bsl.public import tfxio
 
 from components import features as F
-from components.models.content import fit_content
+from components.example_gen.item_catalog import examples_uri_of, read_item_catalog
+from components.models.content import fit_content, genre_matrix
 from components.models.hybrid import (
     HybridModel,
     ModelConfig,
@@ -39,9 +41,19 @@ from components.models.popularity import fit_popularity
 from components.models.tables import TableModel
 from components.models.wals import WalsConfig, fit_wals
 from components.serving.exclusions import Exclusions, carried_exclusions
-from components.serving.export import RecommenderModule, export
+from components.serving.export import RecommenderModule, TransformGraph, export
+from components.serving.served_items import ServedItems
 from components.training.adam import create_slots, fused_adam
 from components.training.catalog import Catalog, build_catalog
+from components.training.cold_items import (
+    CALIBRATION_USERS,
+    ColdItems,
+    calibration,
+    cold_items,
+    content_matrix,
+    genre_lists,
+    with_cold_items,
+)
 from components.training.in_memory import InMemoryExamples
 from components.training.warm_start import WarmStartReport, load_previous, warm_start, weights_of
 
@@ -81,6 +93,9 @@ class TrainingConfig:
     embedding_dim: int = 64
     rank_dim: int = 32  # > 0: separate ranking vectors of this width (0: share the rating ones)
     id_dropout: float = 0.1
+    # The catalog's ids hidden from each ranking step, so that content alone ranks a movie
+    # nobody rated yet (components/models/hybrid.py, ModelConfig).
+    catalog_id_dropout: float = 0.1
     l2: float = 3e-4  # rating parts and shared content embeddings
     rank_l2: Optional[float] = 3e-5  # ranking parts (None: l2)
     # weighted_squares (WALS's implicit objective) or softmax; unobserved_weight is w0 of the
@@ -232,8 +247,10 @@ class EpochTimes(tf.keras.callbacks.Callback):
 def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) -> HybridModel:
     """The towers as configured, compiled with their optimizer, untrained."""
     model = HybridModel(
-        vocab, ModelConfig(config.embedding_dim, config.rank_dim, config.id_dropout, config.l2,
-                           config.rank_l2),
+        vocab, ModelConfig(
+            embedding_dim=config.embedding_dim, rank_dim=config.rank_dim,
+            id_dropout=config.id_dropout, catalog_id_dropout=config.catalog_id_dropout,
+            l2=config.l2, rank_l2=config.rank_l2),
         mean_rating=catalog.mean_rating, candidates=catalog.item_inputs(),
         rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
         retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else
@@ -248,11 +265,12 @@ def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) 
 
 def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
                train: tf.data.Dataset, steps_per_epoch: int, item_item: Optional[ItemNeighbours],
-               previous=None, ids=None):
+               previous=None, ids=None, cold: Optional[ColdItems] = None):
     """Trains the two-objective towers and, beside them, the item autoencoder (ratings); blends
     them with the item-item model (ranking, fitted before: fit_item_item). train: endless
     batches, steps_per_epoch of them an epoch; previous: (weights, ids) of the model in service
-    to warm-start from (load_previous); ids: this run's ids per vocabulary."""
+    to warm-start from (load_previous); ids: this run's ids per vocabulary; cold: the catalog's
+    items without ratings, ranked from their content (components/training/cold_items.py)."""
     start = time.monotonic()
     users, items = catalog.user_inputs(), catalog.item_inputs()
     # Seeded here, not only at the start: loading Transform's graph draws from the global
@@ -323,8 +341,48 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
         rank_user_vectors=model.rank_user_vectors(user_vectors).numpy(),
         rank_item_vectors=towers_share * model.rank_part(item_vectors).numpy(),
         item_item=item_item)
+    if cold is not None and len(cold):
+        tables = _with_cold_items(model, tables, vocab, catalog, cold, config.seed)
     training["tables_seconds"] = time.monotonic() - origin - max(towers_seconds, blended_seconds)
     return HybridFit(model, tables, variables, report, training)
+
+
+def _with_cold_items(model: HybridModel, tables: TableModel, vocab: Vocabularies,
+                     catalog: Catalog, cold: ColdItems, seed: int) -> TableModel:
+    """tables serving the cold items too: scored as the ranking objective's candidates without
+    ids are (content vector and content rank bias), calibrated to the blend's scale on known
+    items (cold_items.calibration) — the item-item part has no column for them."""
+    hidden = {F.ITEM_INDEX: tf.fill([catalog.num_items], tf.constant(
+        vocab.items - F.OOV_BUCKETS, tf.int64))}
+    content, _ = model.item_tower({**catalog.item_inputs(), **hidden})
+    content = model.rank_part(content).numpy()
+    content_bias = model.item_tower.content_rank_bias(catalog.item_inputs()).numpy()
+    rng = np.random.default_rng(seed)
+    users = np.sort(rng.permutation(catalog.num_users)[:CALIBRATION_USERS])
+    rank_users = tables.rank_user_vectors[users]
+    served = rank_users @ tables.rank_item_vectors.T + tables.item_rank_biases
+    if tables.item_item is not None:
+        seen = scipy.sparse.csr_matrix(
+            (np.ones(len(catalog.seen_items), np.float32), catalog.seen_items,
+             catalog.seen_splits[:-1]), shape=(catalog.num_users, catalog.num_items))
+        served += (seen[users] @ tables.item_item.sparse()).toarray()
+    scale, shift = calibration(rank_users @ content.T + content_bias, served)
+    cold_vectors, _ = model.item_tower(cold.features)
+    cold_vectors = model.rank_part(cold_vectors).numpy()
+    cold_bias = model.item_tower.content_rank_bias(cold.features).numpy()
+    extended = with_cold_items(tables, *_content_rows(vocab, catalog, cold),
+                               scale * cold_vectors, scale * cold_bias + shift)
+    return dataclasses.replace(extended, content_rank_vectors=np.concatenate(
+        [content, cold_vectors]))
+
+
+def _content_rows(vocab: Vocabularies, catalog: Catalog, cold: ColdItems):
+    """The known and the cold items' content rows (cold_items.content_matrix)."""
+    def rows(year_buckets, genres):
+        return content_matrix(year_buckets, genres, vocab.year_buckets, vocab.genres)
+
+    return (rows(catalog.item_year_buckets, catalog.item_genres),
+            rows(cold.features[F.YEAR_BUCKET].numpy(), genre_lists(cold.features)))
 
 
 @dataclasses.dataclass
@@ -450,19 +508,25 @@ def _train_and_export(fn_args: FnArgs) -> None:
             catalog, user_features=full_catalog.user_features,
             item_year_buckets=full_catalog.item_year_buckets,
             item_genres=full_catalog.item_genres)
-    laps.lap("catalog")
     ids = {name: transform_output.vocabulary_by_name(name)
            for name in (F.USER_VOCAB, F.ITEM_VOCAB)}
+    # Every item of items.csv is served: those no rating names from their content.
+    table = read_item_catalog(list(dict.fromkeys(
+        examples_uri_of(pattern) for pattern in fn_args.train_files)))
+    known_ids = [item_id.decode() for item_id in ids[F.ITEM_VOCAB][:shape["num_items"]]]
+    cold = cold_items(table, known_ids, TransformGraph(transform_output))
+    served_items = ServedItems.of(known_ids, cold.item_ids, table)
+    laps.lap("catalog")
     service = (tf.saved_model.load(fn_args.base_model) if fn_args.base_model else None)
     previous = (load_previous(service, fn_args.base_model)
                 if config.warm_start and service is not None else None)
     laps.lap("load_previous")
-    gate = fit_model(config, vocab, catalog, train, previous, ids, laps)
+    gate = fit_model(config, vocab, catalog, train, previous, ids, laps, cold=cold)
     hybrid = gate.hybrid
     record, warm_report = (hybrid.training, hybrid.warm_start) if hybrid else (None, None)
     served, served_catalog = gate, catalog
     if refit:
-        _export(gate, transform_output, catalog, None, fn_args.eval_model_dir)
+        _export(gate, transform_output, catalog, served_items, None, fn_args.eval_model_dir)
         laps.lap("export")
         refit_from = (weights_of(hybrid.variables), ids) if hybrid else None
         # The gate's towers and their input pipeline hold the train split: freed before the
@@ -472,14 +536,15 @@ def _train_and_export(fn_args: FnArgs) -> None:
         everything = train.concatenated(held_out)
         del train, held_out
         served = fit_model(config, vocab, full_catalog, everything, refit_from, ids, laps,
-                           phase="refit_")
+                           phase="refit_", cold=cold)
         served_catalog = full_catalog
         if served.hybrid is not None:
             record = {**record, "refit": served.hybrid.training}
     exclusions = (carried_exclusions(service, fn_args.base_model, ids[F.USER_VOCAB],
-                                     ids[F.ITEM_VOCAB], served_catalog)
+                                     [i.encode() for i in served_items.item_ids], served_catalog)
                   if service is not None else None)
-    _export(served, transform_output, served_catalog, exclusions, fn_args.serving_model_dir)
+    _export(served, transform_output, served_catalog, served_items, exclusions,
+            fn_args.serving_model_dir)
     laps.lap("refit_export" if refit else "export")
     if record is not None:
         records = {TRAINING_FILE: {**record, "phase_seconds": laps.seconds}}
@@ -497,13 +562,18 @@ class FittedModel:
 
 
 def fit_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
-              examples: InMemoryExamples, previous, ids, laps: Laps, phase: str = ""
-              ) -> FittedModel:
-    """The configured model kind fitted on examples (whose pairs the catalog holds)."""
+              examples: InMemoryExamples, previous, ids, laps: Laps, phase: str = "",
+              cold: Optional[ColdItems] = None) -> FittedModel:
+    """The configured model kind fitted on examples (whose pairs the catalog holds), serving
+    the cold items too."""
+    cold = cold or ColdItems.empty()
     if config.model != "hybrid":
         fit = {"wals": fit_wals_tables, "popularity": lambda _, c: fit_popularity(c),
                "content": lambda cfg, c: fit_content(c, vocab.genres, cosine=cfg.content_cosine)}
         tables = fit[config.model](config, catalog)
+        if len(cold):
+            tables = with_cold_items(tables, *_content_rows(vocab, catalog, cold),
+                                     _cold_table_vectors(config, tables, vocab, cold))
         laps.lap(f"{phase}fit")
         return FittedModel(tables, None)
     # Before the towers' batches exist: EASE's float64 Gramian (0.9 GB at 10K items) then
@@ -513,14 +583,24 @@ def fit_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     fitted = fit_hybrid(
         config, vocab, catalog,
         examples.batches(config.batch_size, shuffle=True, seed=config.seed, endless=True),
-        examples.steps(config.batch_size), item_item, previous=previous, ids=ids)
+        examples.steps(config.batch_size), item_item, previous=previous, ids=ids, cold=cold)
     laps.lap(f"{phase}fit")
     return FittedModel(fitted.tables, fitted)
 
 
-def _export(fitted: FittedModel, transform_output, catalog: Catalog,
+def _cold_table_vectors(config: TrainingConfig, tables: TableModel, vocab: Vocabularies,
+                        cold: ColdItems) -> np.ndarray:
+    """The cold items' rank vectors of a table model: their genres for the content model
+    (its item vectors are genres), nothing for the collaborative ones."""
+    if config.model == "content":
+        genres = genre_lists(cold.features)
+        return genre_matrix(genres, vocab.genres, config.content_cosine)
+    return np.zeros((len(cold), tables.rank_item_vectors.shape[1]), np.float32)
+
+
+def _export(fitted: FittedModel, transform_output, catalog: Catalog, items: ServedItems,
             exclusions: Optional[Exclusions], directory: str) -> None:
     hybrid = fitted.hybrid
-    export(RecommenderModule(fitted.tables, transform_output, catalog,
+    export(RecommenderModule(fitted.tables, transform_output, catalog, items,
                              hybrid.towers if hybrid else None,
                              hybrid.variables if hybrid else (), exclusions), directory)

@@ -24,7 +24,7 @@ def test_every_protocol_splits_all_ratings_into_valid_train_and_eval_folders(sou
     folders = write_protocols(source, str(tmp_path))
     assert sorted(folders) == sorted(["u1", "u2", "u3", "u4", "u5", "stratified",
                                       "stratified_seed2", "leave_last_10", "cold_start",
-                                      "temporal"])
+                                      "temporal", "cold_items", "few_answers"])
     everything = _lines(source)
     for name, folder in folders.items():
         train, test = (_lines(os.path.join(folder, split)) for split in SPLITS)

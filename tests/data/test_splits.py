@@ -73,6 +73,13 @@ def test_cold_start_users_holds_out_whole_users():
     assert len(test_users) == np.floor(0.2 * len(np.unique(users)) + 0.5)
 
 
+def test_cold_items_holds_out_whole_items():
+    _, items, _ = _ratings()
+    is_test = splits.cold_items(items)
+    assert not set(items[is_test]) & set(items[~is_test])
+    assert len(set(items[is_test])) == np.floor(0.2 * len(np.unique(items)) + 0.5)
+
+
 def test_cold_start_users_hand_checked():
     # 5 distinct users: 0.2 * 5 = 1 user held out, with all of that user's rows.
     users = np.array(["u1", "u2", "u1", "u3", "u4", "u5", "u1"])

@@ -24,6 +24,7 @@ from components.example_gen.executor import (
     activity_group,
     age_group,
 )
+from components.example_gen.item_catalog import read_item_catalog
 from data import raw_format as R
 from data import synthetic
 from tests import PROJECT_DIR
@@ -137,6 +138,15 @@ def test_the_executor_writes_every_example_once_in_the_split_tfx_would_put_it(
         assert {_PartitionFn(record, 2, [4, 5], SplitConfig(splits=splits))
                 for record in written[name]} == {index}
     assert artifact_utils.decode_split_names(examples.split_names) == ["train", "eval"]
+    # Beside the splits, the whole item table: the movies no rating names too.
+    table = read_item_catalog([examples.uri])
+    items = R.read_table(folder, R.ITEMS_FILE)
+    assert table.item_ids == sorted(i.item_id for i in items)
+    by_id = {i.item_id: i for i in items}
+    for item_id, title, year, genres in zip(table.item_ids, table.titles, table.years,
+                                            table.genres):
+        assert (title, year, tuple(genres)) == (by_id[item_id].title, by_id[item_id].year,
+                                                by_id[item_id].genres)
     # Read as written: TFX's getter falls back to tf.Example when the property is missing.
     assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
     assert examples.get_string_custom_property("file_format") == "tfrecords_gzip"

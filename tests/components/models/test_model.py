@@ -240,7 +240,7 @@ def test_a_steps_gradients_are_the_tapes_of_the_objectives_plus_the_penalties():
     from components.models.hybrid import penalized_tables, penalty_loss
 
     model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0,
-                                           l2=0.01, rank_l2=0.002),
+                                           catalog_id_dropout=0.0, l2=0.01, rank_l2=0.002),
                         mean_rating=3.5, candidates=_candidates(), retrieval_weight=0.5,
                         history=_history())
     features, labels = _batch(32)
@@ -342,3 +342,28 @@ def test_weighted_squares_training_reduces_both_losses():
     before, after = _losses_before_and_after_training(model)
     assert after["rating_mse"] < 0.5 * before["rating_mse"]
     assert after["retrieval_loss"] < 0.8 * before["retrieval_loss"]
+
+
+def test_catalog_id_dropout_ranks_the_dropped_candidates_from_their_content_alone():
+    """In training, a candidate whose id is hidden scores as a movie nobody rated is served:
+    its content vector and content rank bias (components/training/cold_items.py)."""
+    model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0,
+                                           catalog_id_dropout=1.0),
+                        mean_rating=3.5, candidates=_candidates(), retrieval_weight=1.0)
+    users = tf.random.normal([3, 12])
+    model.catalog_scores(users, tf.ones([3]))  # builds the layers
+    model.rank_bias.assign(tf.fill(model.rank_bias.shape, 50.0))  # never used when dropped
+    hidden = _candidates()
+    hidden[F.ITEM_INDEX] = tf.fill(tf.shape(hidden[F.ITEM_INDEX]), tf.constant(VOCAB.items - 1,
+                                                                               tf.int64))
+    content_vectors, _ = model.item_tower(hidden)
+    expected = (tf.matmul(model.rank_user_vectors(users), model.rank_part(content_vectors),
+                          transpose_b=True)
+                + model.item_tower.content_rank_bias(_candidates())[None, :])
+    for known in (tf.ones([3]), tf.zeros([3])):
+        np.testing.assert_allclose(
+            model.catalog_scores(users, known, training=True).all().numpy(), expected.numpy(),
+            rtol=1e-5, atol=1e-6)
+    # Outside training every candidate keeps its id.
+    served = model.catalog_scores(users, tf.ones([3])).all().numpy()
+    assert np.all(served > expected.numpy() + 40.0)

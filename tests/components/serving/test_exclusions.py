@@ -48,11 +48,15 @@ def test_the_services_ratings_and_exclusions_are_carried_in_the_new_ids_less_tho
     module, folder = _service(tmp_path, [b"a", b"b", b"c"], [b"x", b"y", b"z"],
                               {0: [0, 1], 1: [2], 2: [0]}, excluded={0: [2]})
     # The new run: users b, a, d (c left the window), items z, x, w (y left); a-x trained on.
-    new_users, new_items = [b"b", b"a", b"d", b"__oov__"], [b"z", b"x", b"w", b"__oov__"]
+    new_users, new_items = [b"b", b"a", b"d", b"__oov__"], [b"z", b"x", b"w"]
     catalog = _catalog(3, 3, {1: [1]})
     exclusions = carried_exclusions(module, folder, new_users, new_items, catalog)
     assert _rows(exclusions) == [[0], [0], [], []]  # b: z; a: z (x trained, y gone); d: none
     assert len(exclusions.splits) == catalog.num_users + 2 == len(catalog.seen_splits)
+    # y no longer rated in the window but still in items.csv: served after the rated items,
+    # from its content, and still excluded for a.
+    exclusions = carried_exclusions(module, folder, new_users, new_items + [b"y"], catalog)
+    assert _rows(exclusions) == [[0], [0, 3], [], []]
 
 
 def test_a_model_exported_before_exclusions_were_carried_gives_its_ratings(tmp_path):

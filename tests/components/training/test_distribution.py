@@ -32,7 +32,8 @@ SCRIPT = textwrap.dedent("""
             model = HybridModel(
                 # Penalties large enough to move the weights past the tolerance below: their
                 # gradients are added per replica (HybridModel.gradients).
-                VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0, l2=0.1,
+                VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0,
+                                   catalog_id_dropout=0.0, l2=0.1,
                                    rank_l2=0.05), 3.5,
                 _candidates(), retrieval_weight=1.0,
                 retrieval=WeightedSquaresRetrieval(np.full(VOCAB.users - 1, 4), 0.2),
