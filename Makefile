@@ -34,6 +34,9 @@ $(BIN)/.installed: pyproject.toml requirements/constraints.txt
 	  "$$python" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip==$(PIP_VERSION)"
 	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt -e ".[dev]"
+	# LightFM's setup.py fails under PEP 517 (it sets an attribute on __builtins__)
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt wheel
+	$(BIN)/python -m pip install --quiet -c requirements/constraints.txt --no-use-pep517 lightfm
 	@touch $@
 
 setup: $(BIN)/.installed
