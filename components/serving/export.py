@@ -31,6 +31,9 @@ SIGNATURES = ("serving_default", "recommend", "recommend_with_features", "recomm
 # Ridge of the table models' fold-in of a new user's answers (the hybrid folds in through its
 # history encoder).
 FOLD_IN_L2 = 1.0
+# A new user's n answers weigh n / (n + ANSWERS_PRIOR) against the popularity prior the model
+# ranks users it never saw by: a few answers say little (docs/choosing_settings.md).
+ANSWERS_PRIOR = 40.0
 # A batch is scored and ranked this many users at a time, two blocks side by side (TF's sparse
 # × dense product and RaggedBincount each run on one thread): a block's [users × items] tensors
 # stay in cache and the allocator reuses them, where the whole batch's — 40 MB each at 943 users
@@ -447,8 +450,10 @@ class RecommenderModule(tf.Module):
                                exclude_genres, min_year, max_year, exclude_item_ids):
         """Top-k for a new user from a sign-up page's answers, without retraining: the movies
         they rated (item_ids, with ratings of the same length) fold into a user vector and
-        the item-item rows; genres they like restrict the ranking to those genres (as
-        include_genres does); the constraints as in recommend_constrained. One user."""
+        the item-item rows, over the popularity prior of users the model never saw (the more
+        answers, the less prior: ANSWERS_PRIOR); genres they like restrict the ranking to
+        those genres (as include_genres does); the constraints as in recommend_constrained.
+        One user."""
         check = tf.debugging.assert_equal(
             tf.size(item_ids), tf.size(ratings),
             message="item_ids and ratings must have the same length")
@@ -460,10 +465,13 @@ class RecommenderModule(tf.Module):
         rated = tf.RaggedTensor.from_row_lengths(items, [tf.size(items, out_type=tf.int64)])
         known = tf.boolean_mask(items, items < self._num_known_items)
         from_items = tf.RaggedTensor.from_row_lengths(known, [tf.size(known, out_type=tf.int64)])
-        scores = (tf.matmul(self._answers_vector(items, ratings), self.rank_item_vectors,
-                            transpose_b=True) + self.item_rank_biases)
+        personal = tf.matmul(self._answers_vector(items, ratings), self.rank_item_vectors,
+                             transpose_b=True)
         if self.item_item is not None:
-            scores += self._item_item_scores(from_items)
+            personal += self._item_item_scores(from_items)
+        answered = tf.cast(tf.size(items), tf.float32)
+        scores = (self.cold_item_rank_biases
+                  + answered / (answered + ANSWERS_PRIOR) * personal)
         scores = tf.where(allowed[None, :], scores, -np.inf)
         positions = tf.stack([rated.value_rowids(), rated.flat_values], axis=1)
         scores = tf.tensor_scatter_nd_update(scores, positions,
