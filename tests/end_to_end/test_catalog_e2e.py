@@ -171,15 +171,14 @@ def test_a_new_user_is_served_from_a_few_answers(recommender, items, ratings):
     assert len(rows) == 10 and not set(_ids(rows)) & set(liked)
     nothing = recommender.recommend_from_answers({}, k=10)
     assert len(nothing) == 10
-    # No answers: the popularity prior alone; answers move the ranking, the more of them the
-    # further (they weigh n / (n + ANSWERS_PRIOR) against it).
+    # Answers move the ranking away from the no-answer one, the more of them the further
+    # (they weigh n / (n + ANSWERS_PRIOR) against the prior).
     catalog = len(items)
     prior = _ids(recommender.recommend_from_answers({}, k=catalog))
     few = _ids(recommender.recommend_from_answers(answers, k=catalog))
     many = _ids(recommender.recommend_from_answers(
         {r.item_id: r.rating for r in ratings if r.user_id == ratings[0].user_id}, k=catalog))
-    few_moved = _moved(prior, few)
-    assert 0 < few_moved < _moved(prior, many)
+    assert 0 < _moved(prior, few) < _moved(prior, many)
     # Liked genres restrict the ranking to them.
     sci_fi = recommender.recommend_from_answers(answers, genres=["Sci-Fi"], k=10)
     assert sci_fi and all("Sci-Fi" in items[i].genres for i in _ids(sci_fi))
