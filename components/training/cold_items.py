@@ -1,16 +1,14 @@
 """The catalog's items that no training rating names (a movie just added to items.csv): their
 transformed content features, and a content prior for their ranking bias.
 
-They are served from their content alone: for the hybrid, the item tower with the id masked
-and its content ranking bias, as the ranking objective's candidates without ids train them
-(catalog_id_dropout); for the table models, in place of the per-item ranking bias that only
-ratings can learn, the bias that items of the same genres and year have (ridge regression on
-the known items' biases).
-Once ratings arrive, the next run gives the item an id of its own.
-"""
+In place of the per-item ranking bias that only ratings can learn, a cold item gets the bias
+that items of the same genres and year have (ridge regression on the known items' biases);
+the hybrid adds the item tower's content vector (id masked, as catalog_id_dropout trains it),
+both parts weighed by how well they predict known items' served scores (calibration).
+Once ratings arrive, the next run gives the item an id of its own."""
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -74,18 +72,18 @@ def genre_lists(features: Dict[str, tf.Tensor]) -> List[np.ndarray]:
 
 
 def with_cold_items(tables, known_content: np.ndarray, cold_content: np.ndarray,
-                    cold_rank_vectors: np.ndarray, cold_rank_biases: Optional[np.ndarray] = None):
+                    cold_rank_vectors: np.ndarray, bias_scale: float = 1.0,
+                    bias_shift: float = 0.0):
     """tables with the cold items' ranking rows appended after the known items': their rank
-    vectors as given (the content part of the model) and their rank biases as given (the
-    hybrid's content rank bias) or else content priors of the known items' (ridge). The
+    vectors as given (the content part of the model) and, for each rank bias table, the
+    content prior of the known items' biases (ridge), as bias_scale·prior + bias_shift. The
     rating tables keep the known items only: a rating of a cold item is the towers'."""
     if not len(cold_content):
         return tables
 
     def biases(known: np.ndarray) -> np.ndarray:
-        cold = (content_prior(known_content, known, cold_content) if cold_rank_biases is None
-                else cold_rank_biases)
-        return np.concatenate([known, np.asarray(cold, np.float32)])
+        prior = content_prior(known_content, known, cold_content)
+        return np.concatenate([known, bias_scale * prior + bias_shift]).astype(np.float32)
 
     return dataclasses.replace(
         tables,
@@ -97,14 +95,25 @@ def with_cold_items(tables, known_content: np.ndarray, cold_content: np.ndarray,
         cold_item_rank_biases=biases(tables.cold_item_rank_biases))
 
 
-def calibration(content_scores: np.ndarray, served_scores: np.ndarray) -> Tuple[float, float]:
-    """(a, b) of the least-squares fit served ≈ a·content + b over every cell: the score a
-    known item with a given content-only score is served with. Applied to a cold item's
-    content-only scores, it mixes new movies into the rankings at the rate known movies of
-    that content score reach them (a content score predicts the served one only in part, so
-    a < 1 pulls them toward the mean)."""
-    content = np.asarray(content_scores, np.float64).ravel()
-    served = np.asarray(served_scores, np.float64).ravel()
-    centered = content - content.mean()
-    scale = float(centered @ (served - served.mean()) / max(centered @ centered, 1e-12))
-    return scale, float(served.mean() - scale * content.mean())
+def calibration(parts: Sequence[np.ndarray], served: np.ndarray,
+                rows_per_block: int = 256) -> Tuple[np.ndarray, float]:
+    """(weights, shift) of the least-squares fit served ≈ Σ weights[i]·parts[i] + shift over
+    every cell ([users, items], each part broadcast to it): the score a known item is served
+    with, predicted from what a cold item has too (its content-only scores). Applied to a
+    cold item's parts, it mixes new movies into the rankings at the rate known movies with
+    those parts reach them, and weighs each part by how much of the served score it predicts."""
+    served = np.asarray(served)
+    count = len(parts) + 1
+    gram, moments = np.zeros((count, count)), np.zeros(count)
+    for start in range(0, served.shape[0], rows_per_block):
+        block = slice(start, start + rows_per_block)
+        target = served[block].astype(np.float64)
+        columns = [np.broadcast_to(np.asarray(part, np.float64)[block]
+                                   if np.ndim(part) == 2 else np.asarray(part, np.float64),
+                                   target.shape).ravel() for part in parts]
+        columns.append(np.ones(target.size))
+        matrix = np.stack(columns, axis=1)
+        gram += matrix.T @ matrix
+        moments += matrix.T @ target.ravel()
+    solution = np.linalg.lstsq(gram, moments, rcond=None)[0]
+    return solution[:-1], float(solution[-1])

@@ -51,6 +51,7 @@ from components.training.cold_items import (
     calibration,
     cold_items,
     content_matrix,
+    content_prior,
     genre_lists,
     with_cold_items,
 )
@@ -349,14 +350,15 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
 
 def _with_cold_items(model: HybridModel, tables: TableModel, vocab: Vocabularies,
                      catalog: Catalog, cold: ColdItems, seed: int) -> TableModel:
-    """tables serving the cold items too: scored as the ranking objective's candidates without
-    ids are (content vector and content rank bias), calibrated to the blend's scale on known
-    items (cold_items.calibration) — the item-item part has no column for them."""
+    """tables serving the cold items too, from what a cold item has: the item tower's content
+    vector (id masked) and the content prior of the rank biases, weighed by least squares on
+    the known items' served scores (cold_items.calibration) — the item-item part has no
+    column for them, and the towers' own content rank bias ranked them below that prior."""
     hidden = {F.ITEM_INDEX: tf.fill([catalog.num_items], tf.constant(
         vocab.items - F.OOV_BUCKETS, tf.int64))}
     content, _ = model.item_tower({**catalog.item_inputs(), **hidden})
     content = model.rank_part(content).numpy()
-    content_bias = model.item_tower.content_rank_bias(catalog.item_inputs()).numpy()
+    known_rows, cold_rows = _content_rows(vocab, catalog, cold)
     rng = np.random.default_rng(seed)
     users = np.sort(rng.permutation(catalog.num_users)[:CALIBRATION_USERS])
     rank_users = tables.rank_user_vectors[users]
@@ -366,12 +368,12 @@ def _with_cold_items(model: HybridModel, tables: TableModel, vocab: Vocabularies
             (np.ones(len(catalog.seen_items), np.float32), catalog.seen_items,
              catalog.seen_splits[:-1]), shape=(catalog.num_users, catalog.num_items))
         served += (seen[users] @ tables.item_item.sparse()).toarray()
-    scale, shift = calibration(rank_users @ content.T + content_bias, served)
+    prior = content_prior(known_rows, tables.item_rank_biases, known_rows)
+    (vector_weight, bias_weight), shift = calibration([rank_users @ content.T, prior], served)
     cold_vectors, _ = model.item_tower(cold.features)
     cold_vectors = model.rank_part(cold_vectors).numpy()
-    cold_bias = model.item_tower.content_rank_bias(cold.features).numpy()
-    extended = with_cold_items(tables, *_content_rows(vocab, catalog, cold),
-                               scale * cold_vectors, scale * cold_bias + shift)
+    extended = with_cold_items(tables, known_rows, cold_rows, vector_weight * cold_vectors,
+                               bias_weight, shift)
     return dataclasses.replace(extended, content_rank_vectors=np.concatenate(
         [content, cold_vectors]))
 

@@ -69,9 +69,27 @@ def test_cold_rows_follow_the_known_items_rank_rows_only():
     assert with_cold_items(tables, known, cold[:0], np.zeros((0, 2))) is tables
 
 
-def test_calibration_maps_content_scores_to_the_served_scale():
+def test_calibration_weighs_each_part_by_what_it_predicts_of_the_served_score():
     rng = np.random.default_rng(1)
-    content = rng.normal(size=(50, 30))
-    served = 0.3 * content + 2.0 + rng.normal(0, 0.01, (50, 30))
-    scale, shift = calibration(content, served)
-    assert scale == pytest.approx(0.3, abs=0.01) and shift == pytest.approx(2.0, abs=0.01)
+    content = rng.normal(size=(600, 30))
+    prior = rng.normal(size=30)  # one value per item, the same for every user
+    served = 0.3 * content + 1.5 * prior + 2.0 + rng.normal(0, 0.01, (600, 30))
+    weights, shift = calibration([content, prior], served, rows_per_block=256)
+    np.testing.assert_allclose(weights, [0.3, 1.5], atol=0.01)
+    assert shift == pytest.approx(2.0, abs=0.01)
+
+
+def test_cold_biases_are_the_content_prior_mapped_to_the_served_scale():
+    known = content_matrix(np.array([0, 1, 1]), [np.array([0]), np.array([1]), np.array([0])],
+                           2, 2)
+    tables = TableModel(global_bias=3.0, user_vectors=np.ones((2, 2), np.float32),
+                        user_biases=np.zeros(2, np.float32),
+                        item_vectors=np.ones((3, 2), np.float32),
+                        item_biases=np.zeros(3, np.float32),
+                        item_rank_biases=np.array([1.0, 2.0, 3.0], np.float32))
+    cold = content_matrix(np.array([1]), [np.array([0])], 2, 2)
+    plain = with_cold_items(tables, known, cold, np.zeros((1, 2)))
+    mapped = with_cold_items(tables, known, cold, np.zeros((1, 2)), bias_scale=2.0,
+                             bias_shift=-1.0)
+    assert mapped.item_rank_biases[3] == pytest.approx(2.0 * plain.item_rank_biases[3] - 1.0)
+    assert mapped.item_rank_biases[:3].tolist() == [1.0, 2.0, 3.0]
