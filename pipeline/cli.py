@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 
-from pipeline import heap
+from pipeline import arguments, heap
 
 EXIT_DATA_ERROR = 2
 EXIT_ANOMALIES = 3
@@ -329,49 +329,33 @@ def _command_kubeflow(args, config) -> int:
     return 0
 
 
+def _command_serve(args, config) -> int:
+    from pipeline.run_record import last_run
+    from pipeline.server.app import serve, titles_of
+    from pipeline.server.versions import ModelVersions
+    from pipeline.serving import latest_model_dir
+
+    latest_model_dir(config.serving_dir)  # no model yet: the one-line error, before binding
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    versions = ModelVersions(config.serving_dir)
+    versions.poll()
+    if versions.served is None:
+        print(f"error: no version in {config.serving_dir} loads: {versions.refused()}",
+              file=sys.stderr)
+        return EXIT_NO_MODEL
+    data_dir = args.data or last_run(config).get("data_dir", config.raw_folders[0])
+    print(f"Serving {config.serving_dir} version {versions.served.version} on "
+          f"http://{args.host}:{args.port}/ (TF Serving REST: /v1/models/recsys)", flush=True)
+    serve(versions, titles_of(data_dir), args.host, args.port, args.poll, args.threads)
+    return 0
+
+
 def _command_fetch(args, config) -> int:
     from data.movielens import fetch_movielens_100k
 
     path = fetch_movielens_100k(config.data_dir, source=args.source)
     print(f"MovieLens-100K in {path}")
     return 0
-
-
-def _positive(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return int(text)
-
-
-def _names(text: str) -> tuple:
-    names = tuple(name.strip() for name in text.split(",") if name.strip())
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list, got {text!r}")
-    return names
-
-
-def _rated_items(text: str) -> dict:
-    """'50,181:4' → {'50': 5.0, '181': 4.0}."""
-    rated = {}
-    for entry in _names(text):
-        item, _, rating = entry.partition(":")
-        try:
-            value = float(rating) if rating else 5.0
-        except ValueError:
-            value = 0.0
-        if not 1.0 <= value <= 5.0:
-            raise argparse.ArgumentTypeError(f"{entry!r}: a rating must be a number in [1, 5]")
-        rated[item.strip()] = value
-    return rated
-
-
-def _year_range(text: str) -> tuple:
-    """'1990-1999', '1995-' or '-1980' → (min, max), 0 for no bound."""
-    low, dash, high = text.strip().partition("-")
-    if not dash or not (low or high) or not all(v.isdigit() for v in (low, high) if v):
-        raise argparse.ArgumentTypeError(
-            f"expected FROM-TO, FROM- or -TO years, e.g. 1990-1999, got {text!r}")
-    return int(low or 0), int(high or 0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -399,16 +383,16 @@ def _parser() -> argparse.ArgumentParser:
     recommend.add_argument("--gender")
     recommend.add_argument("--occupation")
     recommend.add_argument("--zip-code", dest="zip_code")
-    recommend.add_argument("--likes", type=_rated_items, default={},
+    recommend.add_argument("--likes", type=arguments.rated_items, default={},
                            help="a new user's movies: ids, each optionally :rating "
                                 "(default 5), e.g. 50,181:4,172")
-    recommend.add_argument("--genres", type=_names, default=(),
+    recommend.add_argument("--genres", type=arguments.names, default=(),
                            help="only these genres (any of them), e.g. Sci-Fi,Comedy")
-    recommend.add_argument("--not-genres", type=_names, default=(), dest="not_genres",
+    recommend.add_argument("--not-genres", type=arguments.names, default=(), dest="not_genres",
                            help="none of these genres")
-    recommend.add_argument("--years", type=_year_range, default=(0, 0),
+    recommend.add_argument("--years", type=arguments.year_range, default=(0, 0),
                            help="release years, e.g. 1990-1999, 1995- or -1980")
-    recommend.add_argument("--exclude", type=_names, default=(),
+    recommend.add_argument("--exclude", type=arguments.names, default=(),
                            help="movie ids never to recommend, e.g. 50,181")
     similar = commands.add_parser("similar", parents=[common],
                                   help="movies similar to a movie, from the latest pushed model")
@@ -418,7 +402,7 @@ def _parser() -> argparse.ArgumentParser:
                                         "model")
     audience.add_argument("--item", required=True)
     for sub in (recommend, similar, audience):
-        sub.add_argument("-k", type=_positive, default=10, help="how many (default 10)")
+        sub.add_argument("-k", type=arguments.positive, default=10, help="how many (default 10)")
         sub.add_argument("--json", action="store_true", help="print JSON")
     recommend.set_defaults(handler=_command_recommend)
     similar.set_defaults(handler=_command_similar)
@@ -451,6 +435,19 @@ def _parser() -> argparse.ArgumentParser:
     kubeflow.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
                           help="extra Beam pipeline option for the Beam components")
     kubeflow.set_defaults(handler=_command_kubeflow)
+    serve = commands.add_parser(
+        "serve", parents=[common],
+        help="serve the newest pushed model over HTTP (TF Serving's REST API, a JSON API, a "
+             "page); a version pushed meanwhile is swapped in")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
+    serve.add_argument("--port", type=arguments.positive, default=8501,
+                       help="port (default 8501, TF Serving's REST port)")
+    serve.add_argument("--poll", type=float, default=1.0,
+                       help="seconds between looks for a newer version (default 1)")
+    serve.add_argument("--threads", type=arguments.positive, default=4,
+                       help="threads calling the model (default 4)")
+    serve.set_defaults(handler=_command_serve)
     fetch = commands.add_parser("fetch", parents=[common], help="fetch MovieLens-100K")
     fetch.add_argument("--source", help="GroupLens ml-100k zip, folder or URL "
                                         "(default: the copy in the recbole wheel on PyPI)")

@@ -93,6 +93,20 @@ class Recommender:
         self.model_dir = model_dir
         self._model = tf.saved_model.load(model_dir)
 
+    def ids(self, kind: str) -> List[str]:
+        """The model's known user ids (kind 'user') or served item ids ('item'), in index
+        order."""
+        table = {"user": self._model.user_ids, "item": self._model.item_ids}[kind]
+        return [value.decode() for value in table.numpy()]
+
+    def signature_names(self) -> List[str]:
+        return sorted(self._model.signatures)
+
+    def signature_specs(self, name: str) -> Tuple[Dict[str, tf.TensorSpec], ...]:
+        """(inputs, outputs) of a signature, by name."""
+        function = self._model.signatures[name]
+        return dict(function.structured_input_signature[1]), dict(function.structured_outputs)
+
     def signature(self, name: str):
         signature = self._model.signatures[name]
 
