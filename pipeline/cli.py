@@ -336,7 +336,13 @@ def _command_serve(args, config) -> int:
     from pipeline.serving import latest_model_dir
 
     latest_model_dir(config.serving_dir)  # no model yet: the one-line error, before binding
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The server's own lines (versions, requests), whatever the libraries' logging is set to.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(message)s"))
+    server_log = logging.getLogger("recsys")
+    server_log.addHandler(handler)
+    server_log.setLevel(logging.INFO)
+    server_log.propagate = False
     versions = ModelVersions(config.serving_dir)
     versions.poll()
     if versions.served is None:

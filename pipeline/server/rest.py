@@ -37,13 +37,13 @@ def _tensor(name: str, value: Any, spec: tf.TensorSpec) -> tf.Tensor:
         strings = tf.nest.flatten(value)
         if any(not isinstance(v, (str, bytes)) for v in strings):
             raise BadRequestError(f"input '{name}' must hold strings")
+    if spec.dtype.is_integer and any(isinstance(v, (float, bool))
+                                     for v in tf.nest.flatten(value)):
+        raise BadRequestError(f"input '{name}' must hold integers")
     try:
         tensor = tf.constant(value, dtype=spec.dtype)
     except (TypeError, ValueError):
         raise BadRequestError(f"input '{name}' must hold {spec.dtype.name} values") from None
-    if spec.dtype.is_integer and any(isinstance(v, (float, bool))
-                                     for v in tf.nest.flatten(value)):
-        raise BadRequestError(f"input '{name}' must hold integers")
     if not spec.shape.is_compatible_with(tensor.shape):
         raise BadRequestError(f"input '{name}' must have shape {_shape(spec.shape)}, "
                          f"got {_shape(tensor.shape)}")
@@ -83,6 +83,11 @@ def _check_names(given: Dict[str, Any], specs: Dict[str, tf.TensorSpec]) -> None
                          f"{', '.join(sorted(specs))}")
 
 
+def _named(row: Any) -> bool:
+    """An instance naming its inputs (not a bare value, nor a bare {"b64": ...})."""
+    return isinstance(row, dict) and set(row) != {"b64"}
+
+
 def _rows(instances: Any, specs: Dict[str, tf.TensorSpec]) -> Dict[str, tf.Tensor]:
     """Row form: each instance one row of every batched input. An input without a batch
     dimension (a scalar such as k) must have one value across the rows."""
@@ -90,9 +95,9 @@ def _rows(instances: Any, specs: Dict[str, tf.TensorSpec]) -> Dict[str, tf.Tenso
         raise BadRequestError("\"instances\" must be a non-empty list")
     if len(instances) > MAX_BATCH:
         raise TooLargeError(f"{len(instances)} instances; at most {MAX_BATCH}")
-    if len(specs) == 1 and not all(isinstance(row, dict) for row in instances):
+    if len(specs) == 1 and not all(_named(row) for row in instances):
         instances = [{next(iter(specs)): row} for row in instances]
-    if not all(isinstance(row, dict) for row in instances):
+    if not all(_named(row) for row in instances):
         raise BadRequestError("each instance must be an object naming the signature's inputs")
     for row in instances:
         _check_names(row, specs)
