@@ -10,12 +10,15 @@ PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 export TF_ONEDNN_USE_SYSTEM_ALLOCATOR := 1
 
-.PHONY: help setup data run schedule airflow kubeflow test lint bench bench-scale bench-example-gen bench-towers bench-item-item bench-quality replay clean
+.PHONY: help setup data browser run serve serve-check schedule airflow kubeflow test lint bench bench-serve bench-scale bench-example-gen bench-towers bench-item-item bench-quality replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
 	@echo "make test   - run the test suite (synthetic data only)"
 	@echo "make bench  - time every component on MovieLens-100K (bench/results/)"
+	@echo "make serve  - serve the newest pushed model on http://localhost:8501/ (TF Serving REST, a page)"
+	@echo "make serve-check - the served page in headless Chromium; screenshots in build/serve-check/"
+	@echo "make bench-serve - recsys serve under 1, 8 and 64 clients, and through a swap (ARGS=--output DIR)"
 	@echo "make schedule - run now, then again whenever a new span lands (recsys ingest)"
 	@echo "make airflow - a local Airflow (standalone, http://localhost:8080) running the DAG daily"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
@@ -49,6 +52,20 @@ data: $(DATA)/ratings.csv
 run: setup data
 	$(BIN)/recsys run --data $(DATA) --output $(OUTPUT) $(ARGS)
 
+serve: setup
+	$(BIN)/recsys serve --output $(OUTPUT) $(ARGS)
+
+# The served page's tests drive Debian's headless Chromium through its chromedriver.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+serve-check: setup browser
+	RECSYS_SCREENSHOTS=$(CURDIR)/build/serve-check $(BIN)/python -m pytest -q \
+	  tests/end_to_end/test_serve_e2e.py -k page $(ARGS)
+
 schedule: setup data
 	$(BIN)/recsys run --watch --data $(DATA) --output $(OUTPUT) $(ARGS)
 
@@ -64,7 +81,7 @@ airflow: setup data
 kubeflow: setup
 	$(BIN)/recsys kubeflow $(ARGS)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q $(ARGS)
 
 lint: setup
@@ -84,6 +101,9 @@ bench-towers: setup
 
 bench-item-item: setup
 	$(BIN)/python -m bench.item_item_latency $(ARGS)
+
+bench-serve: setup
+	$(BIN)/python -m bench.serve_bench --output $(OUTPUT) $(ARGS)
 
 bench-quality: setup data
 	$(BIN)/python -m bench.quality_bench --data $(DATA) $(ARGS)

@@ -331,7 +331,7 @@ def _command_kubeflow(args, config) -> int:
 
 def _command_serve(args, config) -> int:
     from pipeline.run_record import last_run
-    from pipeline.server.app import serve, titles_of
+    from pipeline.server.app import serve
     from pipeline.server.versions import ModelVersions
     from pipeline.serving import latest_model_dir
 
@@ -352,7 +352,7 @@ def _command_serve(args, config) -> int:
     data_dir = args.data or last_run(config).get("data_dir", config.raw_folders[0])
     print(f"Serving {config.serving_dir} version {versions.served.version} on "
           f"http://{args.host}:{args.port}/ (TF Serving REST: /v1/models/recsys)", flush=True)
-    serve(versions, titles_of(data_dir), args.host, args.port, args.poll, args.threads)
+    serve(versions, data_dir, args.host, args.port, args.poll, args.threads)
     return 0
 
 

@@ -99,6 +99,9 @@ class Recommender:
         table = {"user": self._model.user_ids, "item": self._model.item_ids}[kind]
         return [value.decode() for value in table.numpy()]
 
+    def genre_names(self) -> List[str]:
+        return [name.decode() for name in self._model.genre_names.numpy() if name]
+
     def signature_names(self) -> List[str]:
         return sorted(self._model.signatures)
 

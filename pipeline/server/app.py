@@ -15,6 +15,7 @@ from aiohttp import web
 
 from pipeline import arguments
 from pipeline.server import rest
+from pipeline.server.favourites import favourites
 from pipeline.server.versions import ModelVersions, Served
 from pipeline.serving import Constraints, RequestError
 
@@ -23,6 +24,9 @@ MODEL_NAME = "recsys"
 MAX_K = 1000  # the JSON API's bound on k; the signatures take any k ≥ 1
 MAX_BODY = 8 << 20
 ACCESS_LOG = '%a "%r" %s %b %Tf'
+PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page.html")
+PAGE_USERS = 50  # users offered to pick from
+PAGE_MOVIES = 40  # movies a new user can tick
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -48,10 +52,11 @@ async def _errors(request: web.Request, handler):
 
 
 class Handlers:
-    def __init__(self, versions: ModelVersions, titles: Callable[[], Dict[str, str]],
-                 threads: int):
+    def __init__(self, versions: ModelVersions, data_dir: Optional[str], threads: int):
         self.versions = versions
-        self._titles = titles
+        self._data_dir = data_dir
+        self._titles = titles_of(data_dir)
+        self._favourites = None
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "model")
 
     def close(self) -> None:
@@ -179,6 +184,33 @@ class Handlers:
         return [{"item_id": item, "title": titles.get(item), "score": score}
                 for item, score in rows]
 
+    async def catalog(self, request: web.Request) -> web.Response:
+        """What the page offers to pick from: some users, the most popular movies (the
+        no-answer ranking), the genres."""
+        served = self._served()
+        recommender = served.recommender
+        popular = await self._call(recommender.recommend_from_answers, {}, (), Constraints(),
+                                   PAGE_MOVIES)
+        return web.json_response({"version": served.version,
+                                  "users": recommender.ids("user")[:PAGE_USERS],
+                                  "popular": self._items(popular),
+                                  "genres": recommender.genre_names()})
+
+    async def user(self, request: web.Request) -> web.Response:
+        user = request.query.get("user", "").strip()
+        if not user:
+            raise rest.BadRequestError("give user=ID")
+        if self._favourites is None:
+            self._favourites = await self._call(favourites, self._data_dir) if (
+                self._data_dir) else {}
+        titles = self._titles()
+        return web.json_response({"user": user, "items": [
+            {"item_id": item, "title": titles.get(item), "rating": rating}
+            for item, rating in self._favourites.get(user, [])]})
+
+    async def page(self, request: web.Request) -> web.Response:
+        return web.FileResponse(PAGE)
+
     # Health
 
     async def health(self, request: web.Request) -> web.Response:
@@ -215,9 +247,10 @@ def _k(query) -> int:
     return k
 
 
-def create_app(versions: ModelVersions, titles: Callable[[], Dict[str, str]],
+def create_app(versions: ModelVersions, data_dir: Optional[str],
                threads: int = 4) -> web.Application:
-    handlers = Handlers(versions, titles, threads)
+    """data_dir: the raw data folder, for titles and what users rated (None: ids only)."""
+    handlers = Handlers(versions, data_dir, threads)
     app = web.Application(middlewares=[_errors], client_max_size=MAX_BODY)
     model = "/v1/models/{model}"
     version = model + "/versions/{version:\\d+}"
@@ -227,6 +260,9 @@ def create_app(versions: ModelVersions, titles: Callable[[], Dict[str, str]],
         app.router.add_post(prefix + ":predict", handlers.predict)
     app.router.add_get("/recommend", handlers.recommend)
     app.router.add_get("/similar", handlers.similar)
+    app.router.add_get("/catalog", handlers.catalog)
+    app.router.add_get("/user", handlers.user)
+    app.router.add_get("/", handlers.page)
     app.router.add_get("/healthz", handlers.health)
     app.router.add_get("/readyz", handlers.ready)
 
@@ -285,13 +321,13 @@ class BackgroundServer:
         self._thread.join()
 
 
-def serve(versions: ModelVersions, titles, host: str, port: int, poll_seconds: float,
-          threads: int) -> None:
+def serve(versions: ModelVersions, data_dir: Optional[str], host: str, port: int,
+          poll_seconds: float, threads: int) -> None:
     """Blocks serving until interrupted; the newest version is polled for in the background."""
     stop = threading.Event()
     versions.watch(poll_seconds, stop)
     try:
-        web.run_app(create_app(versions, titles, threads), host=host, port=port,
+        web.run_app(create_app(versions, data_dir, threads), host=host, port=port,
                     access_log=logging.getLogger("recsys.access"), access_log_format=ACCESS_LOG,
                     print=lambda line: log.info(line.strip()))
     finally:

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.history import rollback
-from pipeline.server.app import BackgroundServer, create_app, titles_of
+from pipeline.server.app import BackgroundServer, create_app
 from pipeline.server.versions import ModelVersions
 from pipeline.serving import Recommender, latest_model_dir
 
@@ -48,7 +48,7 @@ def versions(output):
 
 @pytest.fixture(scope="module")
 def base(versions, synthetic_folder):
-    with BackgroundServer(create_app(versions, titles_of(synthetic_folder))) as server:
+    with BackgroundServer(create_app(versions, synthetic_folder)) as server:
         yield f"http://127.0.0.1:{server.port}"
 
 
@@ -268,3 +268,102 @@ def test_recsys_serve_is_the_command_users_start(output, users):
         server.terminate()
         log = server.communicate(timeout=30)[0]
     assert "Serving" in log and f'"GET /recommend?user={users[0]}&k=2 HTTP/1.1" 200' in log
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from the system packages (the Makefile's `browser` target)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path, chromium = shutil.which("chromedriver"), shutil.which("chromium")
+    assert driver_path and chromium, "Chromium and chromedriver missing: `make browser`"
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
+                     "--window-size=1400,1000"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    yield driver
+    driver.quit()
+
+
+def _screenshot(driver, name: str, tmp_path) -> None:
+    """Into RECSYS_SCREENSHOTS when set (`make serve-check`), else the test's own folder."""
+    folder = os.environ.get("RECSYS_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(folder, exist_ok=True)
+    assert driver.save_screenshot(os.path.join(folder, f"{name}.png"))
+
+
+def _list(driver, list_id: str, count: int):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, f"#{list_id} li")) >= count)
+    return [row.get_attribute("data-item-id")
+            for row in driver.find_elements(By.CSS_SELECTOR, f"#{list_id} li")]
+
+
+def _open_page(driver, base: str):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(base + "/")
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element("tag name", "body").get_attribute("data-ready") == "true")
+
+
+def test_the_page_shows_a_users_top_10_and_what_they_rated_highly(
+        browser, base, users, synthetic_folder, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from pipeline.server.favourites import favourites
+
+    _open_page(browser, base)
+    assert "Model version" in browser.find_element(By.ID, "version").text
+    browser.find_element(By.ID, "user").send_keys(users[0])
+    browser.find_element(By.ID, "user-go").click()
+    shown = _list(browser, "user-top", 10)
+    expected = _call(base, f"/recommend?user={users[0]}&k=10")[1]["items"]
+    assert shown == [row["item_id"] for row in expected]
+    rated = _list(browser, "user-rated", 1)
+    assert rated == [item for item, _ in favourites(synthetic_folder)[users[0]]]
+    assert expected[0]["title"] in browser.find_element(By.ID, "user-top").text
+    _screenshot(browser, "user", tmp_path)
+
+
+def test_the_page_serves_a_new_user_from_ticked_movies_and_genres(browser, base, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    _open_page(browser, base)
+    movies = browser.find_elements(By.CSS_SELECTOR, "input[name=movie]")
+    assert len(movies) >= 3
+    liked = [box.get_attribute("value") for box in movies[:3]]
+    for box in movies[:3]:
+        box.click()
+    genre = browser.find_elements(By.CSS_SELECTOR, "input[name=genre]")[0]
+    genre.click()
+    browser.find_element(By.ID, "new-go").click()
+    shown = _list(browser, "new-top", 1)
+    query = f"/recommend?likes={','.join(liked)}&genres={genre.get_attribute('value')}&k=10"
+    assert shown == [row["item_id"] for row in _call(base, query)[1]["items"]]
+    assert not set(shown) & set(liked)
+    _screenshot(browser, "new_user", tmp_path)
+
+
+def test_the_page_finds_similar_movies_and_shows_errors(browser, base, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+
+    _open_page(browser, base)
+    picker = Select(browser.find_element(By.ID, "item"))
+    item = picker.options[1].get_attribute("value")
+    picker.select_by_value(item)
+    browser.find_element(By.ID, "similar-go").click()
+    shown = _list(browser, "similar-top", 10)
+    assert shown == [row["item_id"] for row in _call(base, f"/similar?item={item}&k=10")[1][
+        "items"]]
+    _screenshot(browser, "similar", tmp_path)
+    browser.find_element(By.ID, "new-go").click()  # nothing ticked
+    WebDriverWait(browser, 10).until(
+        lambda d: "tick a movie" in d.find_element(By.ID, "new-error").text)
