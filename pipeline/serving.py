@@ -40,7 +40,7 @@ def latest_model_dir(serving_dir: str) -> str:
     return os.path.join(serving_dir, max(versions, key=int))
 
 
-def _pairs(outputs, key: str = "item_ids") -> Recommendations:
+def pairs(outputs, key: str = "item_ids") -> Recommendations:
     """Each row's (id, score) pairs; the empty ids that pad a row with fewer than k dropped."""
     ids, scores = outputs[key].numpy(), outputs["scores"].numpy()
     return [[(i.decode(), float(s)) for i, s in zip(row_ids, row_scores) if i]
@@ -126,9 +126,9 @@ class Recommender:
         """Top-k per user; with user_features (age, gender, occupation, zip_code per user),
         scores from those demographics, which is how users the model never saw get served."""
         if user_features is None:
-            return _pairs(self.signature("recommend")(
+            return pairs(self.signature("recommend")(
                 user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k)))
-        return _pairs(self.signature("recommend_with_features")(
+        return pairs(self.signature("recommend_with_features")(
             user_id=tf.constant(list(user_ids), tf.string),
             age=tf.constant(list(user_features[F.AGE]), tf.int64),
             gender=tf.constant(list(user_features[F.GENDER]), tf.string),
@@ -138,7 +138,7 @@ class Recommender:
 
     def recommend_constrained(self, user_ids: Sequence[str], constraints: Constraints,
                               k: int = DEFAULT_K) -> Recommendations:
-        return _pairs(self.signature("recommend_constrained")(
+        return pairs(self.signature("recommend_constrained")(
             user_id=tf.constant(list(user_ids), tf.string), k=tf.constant(k),
             **constraints.inputs()))
 
@@ -147,19 +147,19 @@ class Recommender:
                                k: int = DEFAULT_K) -> List[Tuple[str, float]]:
         """Top-k for a new user who rated the movies of `rated` (id → rating) and likes
         `genres`."""
-        return _pairs(self.signature("recommend_from_answers")(
+        return pairs(self.signature("recommend_from_answers")(
             item_ids=tf.constant(list(rated), tf.string),
             ratings=tf.constant(list(rated.values()), tf.float32),
             genres=tf.constant(list(genres), tf.string), k=tf.constant(k),
             **constraints.inputs()))[0]
 
     def similar_items(self, item_ids: Sequence[str], k: int = DEFAULT_K) -> Recommendations:
-        return _pairs(self.signature("similar_items")(
+        return pairs(self.signature("similar_items")(
             item_id=tf.constant(list(item_ids), tf.string), k=tf.constant(k)))
 
     def users_for_item(self, item_ids: Sequence[str], k: int = DEFAULT_K) -> Recommendations:
         """The k users each item suits best (its audience), as (user id, score)."""
-        return _pairs(self.signature("users_for_item")(
+        return pairs(self.signature("users_for_item")(
             item_id=tf.constant(list(item_ids), tf.string), k=tf.constant(k)), "user_ids")
 
     def predict_ratings(self, examples: Sequence[bytes]) -> List[float]:

@@ -11,13 +11,15 @@ import os
 import threading
 from typing import Callable, Dict, Optional
 
+import tensorflow as tf
 from aiohttp import web
 
 from pipeline import arguments
 from pipeline.server import rest
+from pipeline.server.batching import Coalescer
 from pipeline.server.favourites import favourites
 from pipeline.server.versions import ModelVersions, Served
-from pipeline.serving import Constraints, RequestError
+from pipeline.serving import Constraints, RequestError, pairs
 
 log = logging.getLogger("recsys.serve")
 MODEL_NAME = "recsys"
@@ -58,6 +60,7 @@ class Handlers:
         self._titles = titles_of(data_dir)
         self._favourites = None
         self._pool = concurrent.futures.ThreadPoolExecutor(threads, "model")
+        self._coalescer = Coalescer(self._call)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)
@@ -115,8 +118,16 @@ class Handlers:
         signature = served.recommender.signature(name)
         specs, _ = served.recommender.signature_specs(name)
         inputs, row_form = rest.request_tensors(body, specs)
-        outputs = await self._call(lambda: signature(**inputs))
+        outputs = await self._coalescer.call(served.version, name, signature, inputs)
         return web.json_response(rest.response_body(outputs, row_form))
+
+    async def _ranked(self, served: Served, name: str, ids_input: str, value: str, k: int,
+                      key: str = "item_ids"):
+        """One row of a ranking signature, batched with concurrent requests."""
+        inputs = {ids_input: tf.constant([value]), "k": tf.constant(k)}
+        outputs = await self._coalescer.call(served.version, name,
+                                             served.recommender.signature(name), inputs)
+        return pairs(outputs, key)[0]
 
     def _model(self, request: web.Request) -> None:
         if request.match_info["model"] != MODEL_NAME:
@@ -159,7 +170,7 @@ class Handlers:
                 f: getattr(constraints, f) for f in ("exclude_genres", "min_year", "max_year",
                                                      "exclude_item_ids")})
             if constraints == Constraints():
-                rows = (await self._call(recommender.recommend, [user], k))[0]
+                rows = await self._ranked(served, "recommend", "user_id", user, k)
             else:
                 rows = (await self._call(recommender.recommend_constrained, [user],
                                          constraints, k))[0]
@@ -175,7 +186,7 @@ class Handlers:
         item = request.query.get("item", "").strip()
         if not item:
             raise rest.BadRequestError("give item=ID")
-        rows = (await self._call(served.recommender.similar_items, [item], _k(request.query)))[0]
+        rows = await self._ranked(served, "similar_items", "item_id", item, _k(request.query))
         return web.json_response({"item": item, "title": self._titles().get(item),
                                   "version": served.version, "items": self._items(rows)})
 
