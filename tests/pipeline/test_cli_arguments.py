@@ -1,31 +1,32 @@
-"""The CLI's own checks of what users type, before any model is loaded."""
+"""The checks of what users type (the CLI's and the server's, pipeline/arguments.py), before
+any model is loaded."""
 
 import argparse
 
 import pytest
 
 from data import raw_format as R
-from pipeline import cli
+from pipeline import arguments, cli
 from pipeline.serving import Constraints
 
 
 @pytest.mark.parametrize("text, years", [("1990-1999", (1990, 1999)), ("1995-", (1995, 0)),
                                          ("-1980", (0, 1980))])
 def test_year_ranges(text, years):
-    assert cli._year_range(text) == years
+    assert arguments.year_range(text) == years
 
 
 @pytest.mark.parametrize("text", ["1990", "-", "a-b", "1990-19x"])
 def test_malformed_year_ranges_are_refused(text):
     with pytest.raises(argparse.ArgumentTypeError, match="FROM-TO"):
-        cli._year_range(text)
+        arguments.year_range(text)
 
 
 def test_likes_take_an_optional_rating():
-    assert cli._rated_items("50, 181:4,172") == {"50": 5.0, "181": 4.0, "172": 5.0}
+    assert arguments.rated_items("50, 181:4,172") == {"50": 5.0, "181": 4.0, "172": 5.0}
     for text in ("50:9", "50:x", ","):
         with pytest.raises(argparse.ArgumentTypeError):
-            cli._rated_items(text)
+            arguments.rated_items(text)
 
 
 def test_the_recommend_command_needs_a_user_or_answers(tmp_path, capsys):
