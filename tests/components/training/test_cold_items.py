@@ -51,7 +51,9 @@ def test_cold_items_are_the_tables_items_outside_the_vocabulary():
     assert len(cold_items(table, ["1", "2", "9"], transform)) == 0
 
 
-def test_cold_rows_follow_the_known_items_rank_rows_only():
+@pytest.fixture
+def three_known_one_cold():
+    """(tables of three known items, their content rows, one cold item's content row)."""
     known = content_matrix(np.array([0, 1, 1]), [np.array([0]), np.array([1]), np.array([0])],
                            2, 2)
     tables = TableModel(global_bias=3.0, user_vectors=np.ones((2, 2), np.float32),
@@ -60,6 +62,11 @@ def test_cold_rows_follow_the_known_items_rank_rows_only():
                         item_biases=np.zeros(3, np.float32),
                         item_rank_biases=np.array([1.0, 2.0, 3.0], np.float32))
     cold = content_matrix(np.array([1]), [np.array([0])], 2, 2)
+    return tables, known, cold
+
+
+def test_cold_rows_follow_the_known_items_rank_rows_only(three_known_one_cold):
+    tables, known, cold = three_known_one_cold
     extended = with_cold_items(tables, known, cold, np.full((1, 2), 0.5))
     assert extended.rank_item_vectors.shape == (4, 2) and extended.item_vectors.shape == (3, 2)
     assert extended.rank_item_vectors[3].tolist() == [0.5, 0.5]
@@ -79,15 +86,9 @@ def test_calibration_weighs_each_part_by_what_it_predicts_of_the_served_score():
     assert shift == pytest.approx(2.0, abs=0.01)
 
 
-def test_cold_biases_are_the_content_prior_mapped_to_the_served_scale():
-    known = content_matrix(np.array([0, 1, 1]), [np.array([0]), np.array([1]), np.array([0])],
-                           2, 2)
-    tables = TableModel(global_bias=3.0, user_vectors=np.ones((2, 2), np.float32),
-                        user_biases=np.zeros(2, np.float32),
-                        item_vectors=np.ones((3, 2), np.float32),
-                        item_biases=np.zeros(3, np.float32),
-                        item_rank_biases=np.array([1.0, 2.0, 3.0], np.float32))
-    cold = content_matrix(np.array([1]), [np.array([0])], 2, 2)
+def test_cold_biases_are_the_content_prior_mapped_to_the_served_scale(
+        three_known_one_cold):
+    tables, known, cold = three_known_one_cold
     plain = with_cold_items(tables, known, cold, np.zeros((1, 2)))
     mapped = with_cold_items(tables, known, cold, np.zeros((1, 2)), bias_scale=2.0,
                              bias_shift=-1.0)
