@@ -111,23 +111,22 @@ class Handlers:
         except (ValueError, UnicodeDecodeError) as error:
             raise rest.BadRequestError(f"the body is not JSON: {error}") from None
         name = body.get("signature_name", "serving_default") if isinstance(body, dict) else None
-        if name not in served.recommender.signature_names():
+        names = served.recommender.signature_names()
+        if name not in names:
             raise rest.BadRequestError(
-                f"signature_name {name!r} is not served; the model has "
-                f"{', '.join(served.recommender.signature_names())}")
+                f"signature_name {name!r} is not served; the model has {', '.join(names)}")
         signature = served.recommender.signature(name)
         specs, _ = served.recommender.signature_specs(name)
         inputs, row_form = rest.request_tensors(body, specs)
         outputs = await self._coalescer.call(served.version, name, signature, inputs)
         return web.json_response(rest.response_body(outputs, row_form))
 
-    async def _ranked(self, served: Served, name: str, ids_input: str, value: str, k: int,
-                      key: str = "item_ids"):
+    async def _ranked(self, served: Served, name: str, ids_input: str, value: str, k: int):
         """One row of a ranking signature, batched with concurrent requests."""
         inputs = {ids_input: tf.constant([value]), "k": tf.constant(k)}
         outputs = await self._coalescer.call(served.version, name,
                                              served.recommender.signature(name), inputs)
-        return pairs(outputs, key)[0]
+        return pairs(outputs)[0]
 
     def _model(self, request: web.Request) -> None:
         if request.match_info["model"] != MODEL_NAME:
