@@ -10,12 +10,13 @@ PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 export TF_ONEDNN_USE_SYSTEM_ALLOCATOR := 1
 
-.PHONY: help setup data browser run serve serve-check schedule airflow kubeflow test lint bench bench-serve bench-scale bench-example-gen bench-towers bench-item-item bench-quality replay clean
+.PHONY: help setup data browser run report-check serve serve-check schedule airflow kubeflow test lint bench bench-serve bench-scale bench-example-gen bench-towers bench-item-item bench-quality bench-report replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
 	@echo "make test   - run the test suite (synthetic data only)"
 	@echo "make bench  - time every component on MovieLens-100K (bench/results/)"
+	@echo "make report-check - the run reports in headless Chromium; screenshots in build/report-check/"
 	@echo "make serve  - serve the newest pushed model on http://localhost:8501/ (TF Serving REST, a page)"
 	@echo "make serve-check - the served page in headless Chromium; screenshots in build/serve-check/"
 	@echo "make bench-serve - recsys serve under 1, 8 and 64 clients, and through a swap (ARGS=--output DIR)"
@@ -27,6 +28,7 @@ help:
 	@echo "make bench-towers - the towers' training step alone at 100K, 1M and 10M shapes (ARGS=--profile)"
 	@echo "make bench-item-item - recommend's item-item term, whole rows against k neighbours"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
+	@echo "make bench-report - the seconds the run report adds to recsys run on MovieLens-100K"
 	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove the output folder"
@@ -61,6 +63,10 @@ browser:
 	@command -v chromedriver >/dev/null && command -v chromium >/dev/null || { \
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq chromium chromium-driver; }
+
+report-check: setup browser
+	RECSYS_SCREENSHOTS=$(CURDIR)/build/report-check $(BIN)/python -m pytest -q \
+	  tests/end_to_end/test_report_e2e.py $(ARGS)
 
 serve-check: setup browser
 	RECSYS_SCREENSHOTS=$(CURDIR)/build/serve-check $(BIN)/python -m pytest -q \
@@ -107,6 +113,9 @@ bench-serve: setup
 
 bench-quality: setup data
 	$(BIN)/python -m bench.quality_bench --data $(DATA) $(ARGS)
+
+bench-report: setup data
+	$(BIN)/python -m bench.report_bench --data $(DATA) $(ARGS)
 
 replay: setup data
 	$(BIN)/python -m bench.replay --data $(DATA) $(ARGS)

@@ -14,8 +14,8 @@ import statistics
 import tempfile
 import time
 
-from bench.common import PeakMemory
 from pipeline.config import PROJECT_DIR
+from pipeline.memory import PeakMemory
 
 MODES = ("in_memory", "multi_processing")
 

@@ -19,9 +19,10 @@ import tempfile
 import time
 from typing import Dict, Optional
 
-from bench.common import PeakMemory, machine, recsys_run, write_report
+from bench.common import machine, recsys_run, write_report
 from bench.serving_latency import known_users, measure
 from bench.weekly_spans import weekly_batches, write_first_span, write_ratings
+from pipeline.memory import PeakMemory
 
 # The reference the performance targets are set against: a naive TFX 1.16 pipeline of the same
 # components on ML-100K, on this machine kind (seconds), and the targets.

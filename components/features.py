@@ -20,6 +20,8 @@ GENRES = "genres"
 # Derived in ExampleGen for evaluation slices only; the model never reads them.
 AGE_GROUP = "age_group"
 USER_ACTIVITY = "user_activity"
+# What the Evaluator and the release gate report metrics by.
+SLICES = (GENDER, AGE_GROUP, USER_ACTIVITY)
 
 LABEL = RATING
 USER_FEATURES = (AGE, GENDER, OCCUPATION, ZIP_CODE)

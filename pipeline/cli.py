@@ -158,7 +158,28 @@ def _run_once(config) -> int:
         else:
             print(f"{stamp} {component} done in {seconds:.1f} s", flush=True)
 
-    durations = local_runner.run(config, progress)
+    from components.validation_gate.anomalies import DataAnomaliesError
+    from pipeline.memory import PeakMemory
+
+    finished = {}  # the components' times so far, for the report of a run that stops
+
+    def timed(component, state, seconds):
+        memory.start(component if state == "running" else "between components")
+        if state != "running":
+            finished[component] = seconds
+        progress(component, state, seconds)
+
+    stopped = None
+    with PeakMemory() as memory:
+        try:
+            durations = local_runner.run(config, timed)
+        except DataAnomaliesError as error:
+            stopped = error
+    if stopped is not None:
+        # The report shows the statistics and the rule that fired; the error still ends the
+        # run with its own exit code.
+        _write_report(config, finished, memory.peaks, str(stopped))
+        raise stopped
     result = record_run(config, key, durations)
     _print_summary(config, durations, time.monotonic() - start, result)
     if result.pushed_dir:
@@ -168,7 +189,23 @@ def _run_once(config) -> int:
         titles, user = item_titles(config.raw_folders[0]), _first_user(config.raw_folders[0])
         _print_recommendations(f"\nTop 10 for user {user}:", recommender.recommend([user])[0],
                                titles)
+    _write_report(config, durations, memory.peaks)
     return 0
+
+
+def _write_report(config, durations, peak_mb, error=None) -> None:
+    """The run's HTML report. The run's outcome stands without it: a report that fails is a
+    warning, not a failed run (a scheduler would retry a run that pushed)."""
+    from pipeline.report.writer import write_run_report
+
+    start = time.monotonic()
+    try:
+        path = write_run_report(config, durations, peak_mb, error)
+    except Exception as failure:  # noqa: BLE001 - reported, and the run's result kept
+        print(f"warning: the run report was not written: {type(failure).__name__}: {failure}",
+              file=sys.stderr)
+        return
+    print(f"\nReport: {path} ({time.monotonic() - start:.1f} s; `recsys report` opens it)")
 
 
 def _serving_context(args, config):
@@ -312,12 +349,33 @@ def _command_history(args, config) -> int:
 def _command_rollback(args, config) -> int:
     from pipeline.history import rollback
     from pipeline.lock import output_lock
+    from pipeline.report.writer import write_rollback_report
 
     with output_lock(config.output_dir):
         new_version, version = rollback(config, args.version)
+        path = write_rollback_report(config, new_version, version)
     print(f"Serving version {new_version}: a copy of version {version}; the next run "
           "compares against its model")
+    print(f"Report: {path}")
     return 0
+
+
+def _command_report(args, config) -> int:
+    from pipeline.report.writer import report_path
+
+    path = report_path(config, args.run)
+    print(path)
+    if _has_display():
+        import webbrowser
+
+        webbrowser.open("file://" + os.path.abspath(path))
+    return 0
+
+
+def _has_display() -> bool:
+    """Where a browser can show a page: a desktop session, macOS or Windows."""
+    return (sys.platform in ("darwin", "win32")
+            or bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")))
 
 
 def _command_kubeflow(args, config) -> int:
@@ -431,6 +489,12 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("version", nargs="?",
                           help="pushed version (default: the one before the version served)")
     rollback.set_defaults(handler=_command_rollback)
+    report = commands.add_parser("report", parents=[common],
+                                 help="the path of a run's HTML report (opened where a "
+                                      "browser can show it)")
+    report.add_argument("--run", type=arguments.positive,
+                        help="the run's number (default: the latest)")
+    report.set_defaults(handler=_command_report)
     kubeflow = commands.add_parser(
         "kubeflow", parents=[common],
         help="compile the pipeline for Kubeflow Pipelines v2 / Vertex AI (JSON spec)")
@@ -475,12 +539,13 @@ def main(argv=None, own_process: bool = False) -> int:
         from pipeline.config import load_config
         from pipeline.history import RollbackError
         from pipeline.lock import OutputLockedError
+        from pipeline.report import NoReportError
         from pipeline.serving import NoModelError, RequestError
 
     # Errors users can act on: one line, and an exit code of their own.
     exit_codes = ((DataError, EXIT_DATA_ERROR), (DataAnomaliesError, EXIT_ANOMALIES),
                   (NoModelError, EXIT_NO_MODEL), (RollbackError, EXIT_NO_MODEL),
-                  (RequestError, EXIT_DATA_ERROR),
+                  (RequestError, EXIT_DATA_ERROR), (NoReportError, EXIT_NO_MODEL),
                   (OutputLockedError, EXIT_LOCKED), (ExamplesLostError, EXIT_EXAMPLES_LOST))
     try:
         config = load_config(args.config, data_dir=args.data, output_dir=args.output)

@@ -88,6 +88,10 @@ class PipelineConfig:
         return os.path.join(self.output_dir, "serving")
 
     @property
+    def reports_dir(self) -> str:
+        return os.path.join(self.output_dir, "reports")
+
+    @property
     def beam_pipeline_args(self) -> Tuple[str, ...]:
         """beam_args, plus this project as the workers' package unless they name their own
         (a remote runner's workers need components/ and data/; the DirectRunner ignores it)."""

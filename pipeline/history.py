@@ -35,6 +35,7 @@ class RollbackError(RuntimeError):
 @dataclasses.dataclass
 class RunRecord:
     finished: str
+    finished_time: float  # seconds since the epoch
     model_id: int
     spans: List[int]
     rmse: Optional[float]
@@ -131,9 +132,10 @@ def run_history(config: PipelineConfig) -> List[RunRecord]:
         model_id = blessing.custom_properties["current_model_id"].int_value
         with open(os.path.join(blessing.uri, METRICS_FILE)) as handle:
             ranking = json.load(handle)
+        finished = gate.last_update_time_since_epoch / 1000
         records.append(RunRecord(
-            finished=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(
-                gate.last_update_time_since_epoch / 1000)),
+            finished=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(finished)),
+            finished_time=finished,
             model_id=model_id, spans=graph.spans(model_id), rmse=_rmse(graph, model_id),
             ranking=ranking["candidate"],
             blessed=bool(blessing.custom_properties["blessed"].int_value),

@@ -41,7 +41,6 @@ from pipeline.validated_spans import ValidatedSpansStrategy
 TRANSFORM_FN = "components.transform.preprocessing.preprocessing_fn"
 TRAINER_FN = "components.training.trainer.run_fn"
 METRICS_MODULE = "components.evaluator.metrics"
-SLICES = (F.GENDER, F.AGE_GROUP, F.USER_ACTIVITY)
 RELEASE_GATE_ID = "ReleaseGate"
 EXAMPLE_GEN_ID = "FileBasedExampleGen"
 ALL_SPANS = 2**31 - 1  # RollingRange.num_spans is int32
@@ -57,7 +56,7 @@ def eval_config(evaluation: EvaluationConfig) -> tfma.EvalConfig:
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=F.LABEL,
                                     prediction_key="rating")],
-        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s]) for s in SLICES],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[s]) for s in F.SLICES],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
             tfma.MetricConfig(class_name="MeanAbsoluteRatingError", module=METRICS_MODULE),

@@ -25,6 +25,7 @@ class RunResult:
     ranking: Dict[str, float]  # candidate's top-k metrics on the eval split
     baseline_ranking: Dict[str, float]
     slices: Dict[str, Dict[str, float]]  # "feature=value" → candidate metrics
+    baseline_slices: Dict[str, Dict[str, float]]  # the same of the previous blessed model
     blessed: bool
     pushed_dir: Optional[str]
     gate_failures: List[str]
@@ -78,6 +79,12 @@ def ingested_spans(config: PipelineConfig) -> Set[int]:
             if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and span_of(a) is not None}
 
 
+def _baseline(metrics: Dict[str, float]) -> Dict[str, float]:
+    """The baseline's values, from TFMA's candidate values and their differences."""
+    return {name: metrics[name] - metrics[name + _DIFF]
+            for name in REPORTED if name + _DIFF in metrics}
+
+
 def latest_run_result(config: PipelineConfig) -> RunResult:
     import tensorflow_model_analysis as tfma
 
@@ -87,8 +94,7 @@ def latest_run_result(config: PipelineConfig) -> RunResult:
     slices = {_slice_name(key): _metric_values(m) for key, m in result.slicing_metrics}
     overall = slices.get("overall", {})
     metrics = {name: overall[name] for name in REPORTED if name in overall}
-    baseline = {name: overall[name] - overall[name + _DIFF]
-                for name in REPORTED if name + _DIFF in overall}
+    baseline = _baseline(overall)
     rating_blessed = bool(latest_artifact(store, "ModelBlessing", "Evaluator")
                           .custom_properties["blessed"].int_value)
     blessing = latest_artifact(store, "ModelBlessing", RELEASE_GATE_ID)
@@ -104,5 +110,6 @@ def latest_run_result(config: PipelineConfig) -> RunResult:
     return RunResult(metrics=metrics, baseline_metrics=baseline, blessed=blessed,
                      ranking=ranking["candidate"], baseline_ranking=ranking["baseline"] or {},
                      slices={k: {n: v[n] for n in REPORTED if n in v} for k, v in slices.items()},
+                     baseline_slices={k: _baseline(v) for k, v in slices.items()},
                      pushed_dir=pushed_dir if pushed_dir and os.path.isdir(pushed_dir) else None,
                      gate_failures=failures)

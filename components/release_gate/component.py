@@ -10,13 +10,22 @@ Evaluator blessed the candidate and both ranking thresholds hold.
 import json
 import os
 
+import tensorflow as tf
 from tfx.components.evaluator import constants
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types.standard_artifacts import Examples, Model, ModelBlessing
 from tfx.utils import io_utils, path_utils
 
-from components.evaluation.ranking_eval import evaluate_ranking, relevant_items, signature_recommend
+from components import features as F
+from components.evaluation.ranking_eval import (
+    held_out,
+    ranking_by_slice,
+    ranking_of,
+    recommend_all,
+    signature_recommend,
+)
+from components.evaluation.top_k_profile import example_lists, popular_items, top_k_profile
 
 METRICS_FILE = "ranking_metrics.json"
 # Every component came from cache (no new data, code or settings): pushing would only copy the
@@ -49,14 +58,24 @@ def RankingGate(  # noqa: N802 - TFX component names are classes
         min_value: Parameter[float] = 0.0,
         max_drop: Parameter[float] = 0.0,
 ) -> None:
-    relevant = relevant_items(examples.uri, "eval")
+    held = held_out(examples.uri, "eval", F.SLICES)
+    users = sorted(held.relevant)
 
     def score(artifact):
-        return evaluate_ranking(
-            signature_recommend(path_utils.eval_model_path(artifact.uri)), relevant, k)
+        """The model's top-k metrics overall and by slice, and what its lists look like."""
+        saved = tf.saved_model.load(path_utils.eval_model_path(artifact.uri))
+        recommend = signature_recommend(saved)
+        recommended = dict(zip(users, recommend_all(recommend, users, k)))
+        catalog_size = int(saved.item_ids.shape[0])
+        return (ranking_of([recommended[u] for u in users], [held.relevant[u] for u in users], k),
+                {"slices": ranking_by_slice(recommended, held, k),
+                 "top_k": top_k_profile(recommended, catalog_size,
+                                        popular_items(recommend, catalog_size))},
+                recommended)
 
-    candidate = score(model)
-    baseline = score(baseline_model) if baseline_model is not None else None
+    candidate, candidate_profile, candidate_lists = score(model)
+    baseline, baseline_profile = (score(baseline_model)[:2] if baseline_model is not None
+                                  else (None, None))
     failures = ranking_failures(candidate, baseline, metric, min_value, max_drop)
     if baseline_model is not None and baseline_model.id == model.id:
         failures = [SAME_MODEL]
@@ -69,7 +88,10 @@ def RankingGate(  # noqa: N802 - TFX component names are classes
                            constants.BLESSED_FILE_NAME if blessed else
                            constants.NOT_BLESSED_FILE_NAME)
     io_utils.write_string_file(os.path.join(release_blessing.uri, METRICS_FILE), json.dumps(
-        {"candidate": candidate, "baseline": baseline, "failures": failures}, indent=2))
+        {"candidate": candidate, "baseline": baseline, "failures": failures,
+         "candidate_profile": {**candidate_profile,
+                               "examples": example_lists(candidate_lists, held)},
+         "baseline_profile": baseline_profile}, indent=2))
     io_utils.write_string_file(verdict, "")
     for key, value in ((constants.ARTIFACT_PROPERTY_BLESSED_KEY, int(blessed)),
                        (constants.ARTIFACT_PROPERTY_CURRENT_MODEL_ID_KEY, model.id)):

@@ -314,6 +314,9 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
                 "epochs": epochs,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
+                # Each objective's mean over each epoch's steps (the run report's loss curves).
+                "epoch_losses": {name: [float(value) for value in values]
+                                 for name, values in history.history.items()},
                 # When Keras ended training, and when fit returned after it.
                 "train_end_seconds": epoch_times.train_end, "towers_seconds": towers_seconds,
                 "blended_models_seconds": blended_seconds,

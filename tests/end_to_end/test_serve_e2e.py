@@ -16,6 +16,7 @@ from pipeline.history import rollback
 from pipeline.server.app import BackgroundServer, create_app
 from pipeline.server.versions import ModelVersions
 from pipeline.serving import Recommender, latest_model_dir
+from tests.end_to_end.chromium import screenshot
 
 
 def _call(base: str, path: str, body=None, raw: bytes = None):
@@ -270,31 +271,6 @@ def test_recsys_serve_is_the_command_users_start(output, users):
     assert "Serving" in log and f'"GET /recommend?user={users[0]}&k=2 HTTP/1.1" 200' in log
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from the system packages (the Makefile's `browser` target)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    driver_path, chromium = shutil.which("chromedriver"), shutil.which("chromium")
-    assert driver_path and chromium, "Chromium and chromedriver missing: `make browser`"
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                     "--window-size=1400,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(driver_path), options=options)
-    yield driver
-    driver.quit()
-
-
-def _screenshot(driver, name: str, tmp_path) -> None:
-    """Into RECSYS_SCREENSHOTS when set (`make serve-check`), else the test's own folder."""
-    folder = os.environ.get("RECSYS_SCREENSHOTS") or str(tmp_path)
-    os.makedirs(folder, exist_ok=True)
-    assert driver.save_screenshot(os.path.join(folder, f"{name}.png"))
-
-
 def _list(driver, list_id: str, count: int):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -329,7 +305,7 @@ def test_the_page_shows_a_users_top_10_and_what_they_rated_highly(
     rated = _list(browser, "user-rated", 1)
     assert rated == [item for item, _ in favourites(synthetic_folder)[users[0]]]
     assert expected[0]["title"] in browser.find_element(By.ID, "user-top").text
-    _screenshot(browser, "user", tmp_path)
+    screenshot(browser, "user", tmp_path)
 
 
 def test_the_page_serves_a_new_user_from_ticked_movies_and_genres(browser, base, tmp_path):
@@ -348,7 +324,7 @@ def test_the_page_serves_a_new_user_from_ticked_movies_and_genres(browser, base,
     query = f"/recommend?likes={','.join(liked)}&genres={genre.get_attribute('value')}&k=10"
     assert shown == [row["item_id"] for row in _call(base, query)[1]["items"]]
     assert not set(shown) & set(liked)
-    _screenshot(browser, "new_user", tmp_path)
+    screenshot(browser, "new_user", tmp_path)
 
 
 def test_the_page_finds_similar_movies_and_shows_errors(browser, base, tmp_path):
@@ -363,7 +339,7 @@ def test_the_page_finds_similar_movies_and_shows_errors(browser, base, tmp_path)
     shown = _list(browser, "similar-top", 10)
     assert shown == [row["item_id"] for row in _call(base, f"/similar?item={item}&k=10")[1][
         "items"]]
-    _screenshot(browser, "similar", tmp_path)
+    screenshot(browser, "similar", tmp_path)
     browser.find_element(By.ID, "new-go").click()  # nothing ticked
     WebDriverWait(browser, 10).until(
         lambda d: "tick a movie" in d.find_element(By.ID, "new-error").text)

@@ -1,8 +1,8 @@
-"""make bench's peak memory per component: each component's own high-water mark."""
+"""Peak memory per component: each component's own high-water mark."""
 
 import numpy as np
 
-from bench.common import PeakMemory
+from pipeline.memory import PeakMemory
 
 
 def test_each_component_gets_its_own_peak():
