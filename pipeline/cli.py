@@ -194,18 +194,23 @@ def _run_once(config) -> int:
 
 
 def _write_report(config, durations, peak_mb, error=None) -> None:
-    """The run's HTML report. The run's outcome stands without it: a report that fails is a
-    warning, not a failed run (a scheduler would retry a run that pushed)."""
     from pipeline.report.writer import write_run_report
 
     start = time.monotonic()
+    path = _report_or_warning(write_run_report, config, durations, peak_mb, error)
+    if path:
+        print(f"\nReport: {path} ({time.monotonic() - start:.1f} s; `recsys report` opens it)")
+
+
+def _report_or_warning(write, *args):
+    """The report's path, or None and a warning: what the run or rollback did stands without
+    its report (a scheduler would retry a run that pushed)."""
     try:
-        path = write_run_report(config, durations, peak_mb, error)
-    except Exception as failure:  # noqa: BLE001 - reported, and the run's result kept
-        print(f"warning: the run report was not written: {type(failure).__name__}: {failure}",
+        return write(*args)
+    except Exception as failure:  # noqa: BLE001 - reported, and the outcome kept
+        print(f"warning: the report was not written: {type(failure).__name__}: {failure}",
               file=sys.stderr)
-        return
-    print(f"\nReport: {path} ({time.monotonic() - start:.1f} s; `recsys report` opens it)")
+        return None
 
 
 def _serving_context(args, config):
@@ -353,10 +358,11 @@ def _command_rollback(args, config) -> int:
 
     with output_lock(config.output_dir):
         new_version, version = rollback(config, args.version)
-        path = write_rollback_report(config, new_version, version)
+        path = _report_or_warning(write_rollback_report, config, new_version, version)
     print(f"Serving version {new_version}: a copy of version {version}; the next run "
           "compares against its model")
-    print(f"Report: {path}")
+    if path:
+        print(f"Report: {path}")
     return 0
 
 

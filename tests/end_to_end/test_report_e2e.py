@@ -163,7 +163,7 @@ def test_a_report_that_fails_is_a_warning_and_leaves_no_half_report(
     monkeypatch.setattr(writer, "render", broken)
     cli._write_report(load_config(output_dir=output), {}, {})
     assert capsys.readouterr().err.strip() == (
-        "warning: the run report was not written: RuntimeError: rendering broke")
+        "warning: the report was not written: RuntimeError: rendering broke")
     assert sorted(os.listdir(os.path.join(output, "reports"))) == ["1", "2", "3", "4", "5"]
 
 

@@ -124,6 +124,18 @@ def test_a_new_span_moves_the_window_and_warm_starts_from_the_model_in_service(
     assert "global_bias" in report["copied"] and "item_autoencoder/encoder_bias" in report["copied"]
 
 
+def test_the_new_spans_report_measures_its_drift_against_the_previous_span(spanned):
+    root, _, _ = spanned
+    reports = root / "out" / "reports"
+    assert sorted(os.listdir(reports)) == ["1", "2"]  # the run with nothing new wrote none
+    first, second = (json.loads((reports / n / "facts.json").read_text()) for n in ("1", "2"))
+    assert first["data"]["drift"] is None  # span 2 is the first with statistics
+    drift = second["data"]["drift"]
+    assert drift["against"] == "span 2"
+    gated = {row["feature"]: row for row in drift["features"] if row["threshold"] is not None}
+    assert {"item_id", "rating"} <= set(gated) and not any(r["fired"] for r in gated.values())
+
+
 def test_history_lists_each_run_with_its_spans_metrics_and_pushed_version(spanned, capsys):
     root, _, args = spanned
     from pipeline.config import load_config
