@@ -39,6 +39,7 @@ class RunRecord:
     model_id: int
     spans: List[int]
     rmse: Optional[float]
+    mae: Optional[float]
     ranking: Dict[str, float]
     blessed: bool
     revoked: bool
@@ -58,11 +59,13 @@ class _Graph:
         self.inputs: Dict[int, List[int]] = {}
         self.outputs: Dict[int, List[int]] = {}
         self.producer: Dict[int, int] = {}
-        self.consumers: Dict[int, List[int]] = {}
+        self.consumers: Dict[int, List[Tuple[int, str]]] = {}  # (execution, input key)
         for event in store.get_events_by_execution_ids(list(self.executions)):
             if event.type == _INPUT:
+                key = event.path.steps[0].key if event.path.steps else ""
                 self.inputs.setdefault(event.execution_id, []).append(event.artifact_id)
-                self.consumers.setdefault(event.artifact_id, []).append(event.execution_id)
+                self.consumers.setdefault(event.artifact_id, []).append(
+                    (event.execution_id, key))
             elif event.type == _OUTPUT and self.kind[event.execution_id] != "Resolver":
                 # (Airflow's legacy resolvers record what they resolve as their outputs.)
                 self.outputs.setdefault(event.execution_id, []).append(event.artifact_id)
@@ -72,8 +75,11 @@ class _Graph:
         return sorted((e for e in self.executions.values() if self.kind[e.id] == kind),
                       key=lambda e: e.id)
 
-    def consumer(self, artifact_id: int, kind: str):
-        found = [e for e in self.consumers.get(artifact_id, []) if self.kind[e] == kind]
+    def consumer(self, artifact_id: int, kind: str, key: str = "model"):
+        """The latest execution of `kind` that read the artifact as its input `key` (an
+        Evaluator reads the model in service as its baseline_model too)."""
+        found = [e for e, read_as in self.consumers.get(artifact_id, [])
+                 if self.kind[e] == kind and read_as == key]
         return max(found) if found else None
 
     def spans(self, model_id: int) -> List[int]:
@@ -88,10 +94,9 @@ class _Graph:
         return sorted(found)
 
 
-def _rmse(graph: _Graph, model_id: int) -> Optional[float]:
+def _rating_metrics(graph: _Graph, model_id: int) -> Dict[str, float]:
+    """The Evaluator's overall values for the model: RMSE, MAE ({} if none evaluated it)."""
     import tensorflow_model_analysis as tfma
-
-    from components.evaluator.metrics import RMSE_NAME
 
     evaluator = graph.consumer(model_id, "Evaluator")
     for artifact_id in graph.outputs.get(evaluator, []):
@@ -99,8 +104,9 @@ def _rmse(graph: _Graph, model_id: int) -> Optional[float]:
         if "/Evaluator/evaluation/" in artifact.uri:
             for key, metrics in tfma.load_eval_result(artifact.uri).slicing_metrics:
                 if not key:
-                    return metrics[""][""][RMSE_NAME]["doubleValue"]
-    return None
+                    return {name: value["doubleValue"]
+                            for name, value in metrics[""][""].items() if "doubleValue" in value}
+    return {}
 
 
 def _pushed_version(graph: _Graph, model_id: int) -> Optional[str]:
@@ -114,6 +120,7 @@ def _pushed_version(graph: _Graph, model_id: int) -> Optional[str]:
 
 def run_history(config: PipelineConfig) -> List[RunRecord]:
     """Every release-gate decision in the output folder's metadata, oldest first."""
+    from components.evaluator.metrics import MAE_NAME, RMSE_NAME
     from components.release_gate.component import METRICS_FILE
     from pipeline.results import open_store
 
@@ -133,10 +140,12 @@ def run_history(config: PipelineConfig) -> List[RunRecord]:
         with open(os.path.join(blessing.uri, METRICS_FILE)) as handle:
             ranking = json.load(handle)
         finished = gate.last_update_time_since_epoch / 1000
+        rating = _rating_metrics(graph, model_id)
         records.append(RunRecord(
             finished=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(finished)),
             finished_time=finished,
-            model_id=model_id, spans=graph.spans(model_id), rmse=_rmse(graph, model_id),
+            model_id=model_id, spans=graph.spans(model_id), rmse=rating.get(RMSE_NAME),
+            mae=rating.get(MAE_NAME),
             ranking=ranking["candidate"],
             blessed=bool(blessing.custom_properties["blessed"].int_value),
             revoked=REVOKED in blessing.custom_properties, failures=ranking["failures"],

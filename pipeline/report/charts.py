@@ -48,8 +48,10 @@ def histogram(buckets: Sequence[Sequence[float]], dates: bool = False) -> Option
     return _uri(figure)
 
 
-def by_slice(title: str, candidate: Dict[str, float], baseline: Dict[str, float]) -> Optional[str]:
-    """A metric per slice, the candidate's bar beside the baseline's (where there is one)."""
+def by_slice(title: str, candidate: Dict[str, float], baseline: Dict[str, float],
+             from_zero: bool = True) -> Optional[str]:
+    """A metric per slice, the candidate's bar beside the baseline's (where there is one);
+    from_zero=False starts the axis near the smallest value (RMSEs differ in their decimals)."""
     names = sorted(candidate)
     if not names:
         return None
@@ -62,7 +64,10 @@ def by_slice(title: str, candidate: Dict[str, float], baseline: Dict[str, float]
     if has_baseline:
         axes.barh([r + height / 2 for r in rows], [baseline.get(n, 0.0) for n in names],
                   height=height, color=BASELINE, label="model in service")
-        axes.legend(loc="lower right", frameon=False)
+        axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2, frameon=False)
+    if not from_zero:
+        shown = list(candidate.values()) + [v for n, v in baseline.items() if n in candidate]
+        axes.set_xlim(0.95 * min(shown), 1.01 * max(shown))
     axes.set_yticks(list(rows), names)
     axes.invert_yaxis()
     axes.set_xlabel(title)
@@ -93,10 +98,13 @@ def history(runs: List[Dict[str, object]], metrics: Sequence[str],
     at their place between runs (rollbacks: fractional run positions)."""
     if not runs:
         return None
-    figure, grid = plt.subplots(1, len(metrics), figsize=(2.6 * len(metrics), 1.9),
+    columns = min(len(metrics), 3)
+    rows = -(-len(metrics) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(2.8 * columns, 2.0 * rows),
                                 squeeze=False)
+    figure.subplots_adjust(hspace=0.7, wspace=0.35)
     positions = range(1, len(runs) + 1)
-    for axes, metric in zip(grid[0], metrics):
+    for axes, metric in zip(grid.flat, metrics):
         values = [run["metrics"].get(metric) for run in runs]
         shown = [(p, v) for p, v in zip(positions, values) if v is not None]
         if shown:

@@ -221,8 +221,9 @@ def history_facts(config: PipelineConfig) -> Dict[str, object]:
                    and digests[v] is not None and digests[v] == digests[version]]
         rollbacks.append({"version": version, "copy_of": earlier[0] if earlier else None,
                           "time": float(version)})
-    return {"runs": [{"finished": r.finished, "spans": r.spans, "rmse": r.rmse,
-                      "ranking": r.ranking, "blessed": r.blessed, "revoked": r.revoked,
+    return {"runs": [{"finished": r.finished, "spans": r.spans,
+                      "metrics": {"rmse": r.rmse, "mae": r.mae, **r.ranking},
+                      "blessed": r.blessed, "revoked": r.revoked,
                       "failures": r.failures, "pushed_version": r.pushed_version,
                       "finished_time": r.finished_time}
                      for r in records],

@@ -12,7 +12,7 @@ from components.evaluator.metrics import MAE_NAME, RMSE_NAME
 from pipeline.report import charts
 from pipeline.results import COUNT_NAME
 
-HISTORY_METRICS = ("rmse", "ndcg@10", "precision@10", "recall@10")
+HISTORY_METRICS = ("rmse", "mae", "ndcg@10", "precision@10", "recall@10", "map@10")
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.FileSystemLoader(os.path.dirname(os.path.abspath(__file__))),
     autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
@@ -21,8 +21,8 @@ _TEMPLATE = _ENVIRONMENT.get_template("page.html")
 
 
 def _history_runs(history: Dict[str, object]) -> List[Dict[str, object]]:
-    return [{"metrics": {"rmse": run["rmse"], **run["ranking"]},
-             "pushed": bool(run["pushed_version"])} for run in history["runs"]]
+    return [{"metrics": run["metrics"], "pushed": bool(run["pushed_version"])}
+            for run in history["runs"]]
 
 
 def rollback_positions(history: Dict[str, object]) -> List[float]:
@@ -47,7 +47,8 @@ def _plots(facts: Dict[str, object]) -> Dict[str, object]:
         plots["rmse_slices"] = charts.by_slice(
             "RMSE", {k: v[RMSE_NAME] for k, v in rating["slices"].items()
                      if k != "overall" and RMSE_NAME in v},
-            {k: v[RMSE_NAME] for k, v in rating["baseline_slices"].items() if RMSE_NAME in v})
+            {k: v[RMSE_NAME] for k, v in rating["baseline_slices"].items() if RMSE_NAME in v},
+            from_zero=False)
         plots["ranking_slices"] = charts.by_slice(
             metric, {k: v[metric] for k, v in ranking["slices"].items()},
             {k: v[metric] for k, v in ranking["baseline_slices"].items()})

@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
+from components.evaluator.metrics import MAE_NAME, RMSE_NAME
 from data import raw_format as R
 from pipeline import cli
-from pipeline.report import writer
-from pipeline.report.page import rollback_positions
+from pipeline.report import page, writer
 from tests.end_to_end.chromium import screenshot
 
 CONFIG = """
@@ -127,9 +127,15 @@ def test_the_history_marks_pushes_and_the_rollback(reports):
     history = facts[5]["history"]
     assert [bool(r["pushed_version"]) for r in history["runs"]] == [True, False, True]
     assert [r["revoked"] for r in history["runs"]] == [False, False, True]
+    assert all(set(page.HISTORY_METRICS) <= set(r["metrics"]) for r in history["runs"])
+    # Each run's own figures: not those of a later run that read its model as the baseline.
+    for run, number in zip(history["runs"], (1, 2, 3)):
+        candidate = facts[number]["evaluation"]["rating"]["candidate"]
+        assert run["metrics"]["rmse"] == candidate[RMSE_NAME]
+        assert run["metrics"]["mae"] == candidate[MAE_NAME]
     assert [(r["copy_of"]) for r in history["rollbacks"]] == [versions[0]]
     assert history["serving"] == history["rollbacks"][0]["version"]
-    assert rollback_positions(history) == [3.5]  # drawn after the third run, when it happened
+    assert page.rollback_positions(history) == [3.5]  # drawn after the third run, when it happened
 
 
 def test_recsys_report_prints_the_latest_or_a_given_runs_page(reports, capsys, monkeypatch):
