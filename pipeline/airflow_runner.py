@@ -92,10 +92,18 @@ def _catch_up(config: PipelineConfig, run_id: str) -> None:
 
 
 def record_run(config: PipelineConfig, ti=None) -> None:
+    """last_run.json and the run's report, as `recsys run` writes them (the components' times
+    from ML Metadata; their memory is the Airflow workers')."""
+    from pipeline.report.facts import metadata_seconds
+    from pipeline.report.writer import report_or_warning, write_run_report
+    from pipeline.results import open_store
     from pipeline.run_record import record_run as write_record
 
     result = write_record(config, ti.xcom_pull(task_ids=CHECK_TASK, key=RUN_KEY))
     print(f"Blessed: {'yes' if result.blessed else 'no'}; pushed: {result.pushed_dir or 'no'}")
+    path = report_or_warning(write_run_report, config, metadata_seconds(open_store(config)), {})
+    if path:
+        print(f"Report: {path}")
 
 
 def create_dag(config: PipelineConfig, schedule: str = DEFAULT_SCHEDULE,

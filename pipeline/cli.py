@@ -194,23 +194,12 @@ def _run_once(config) -> int:
 
 
 def _write_report(config, durations, peak_mb, error=None) -> None:
-    from pipeline.report.writer import write_run_report
+    from pipeline.report.writer import report_or_warning, write_run_report
 
     start = time.monotonic()
-    path = _report_or_warning(write_run_report, config, durations, peak_mb, error)
+    path = report_or_warning(write_run_report, config, durations, peak_mb, error)
     if path:
         print(f"\nReport: {path} ({time.monotonic() - start:.1f} s; `recsys report` opens it)")
-
-
-def _report_or_warning(write, *args):
-    """The report's path, or None and a warning: what the run or rollback did stands without
-    its report (a scheduler would retry a run that pushed)."""
-    try:
-        return write(*args)
-    except Exception as failure:  # noqa: BLE001 - reported, and the outcome kept
-        print(f"warning: the report was not written: {type(failure).__name__}: {failure}",
-              file=sys.stderr)
-        return None
 
 
 def _serving_context(args, config):
@@ -354,11 +343,11 @@ def _command_history(args, config) -> int:
 def _command_rollback(args, config) -> int:
     from pipeline.history import rollback
     from pipeline.lock import output_lock
-    from pipeline.report.writer import write_rollback_report
+    from pipeline.report.writer import report_or_warning, write_rollback_report
 
     with output_lock(config.output_dir):
         new_version, version = rollback(config, args.version)
-        path = _report_or_warning(write_rollback_report, config, new_version, version)
+        path = report_or_warning(write_rollback_report, config, new_version, version)
     print(f"Serving version {new_version}: a copy of version {version}; the next run "
           "compares against its model")
     if path:

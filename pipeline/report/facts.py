@@ -180,6 +180,31 @@ def training_facts(store, seconds: Dict[str, float], peak_mb: Dict[str, float]
                            for name, value in seconds.items()]}
 
 
+# The context types of a pipeline run and of a component in it: TFX's launcher's, and the
+# legacy launcher's that Airflow's TFX runner uses.
+_RUN_CONTEXTS, _NODE_CONTEXTS = ("pipeline_run", "run"), ("node", "component_run")
+
+
+def metadata_seconds(store) -> Dict[str, float]:
+    """Each component's seconds in the latest pipeline run, as ML Metadata timed its execution:
+    for an orchestrator that runs the components elsewhere (Airflow)."""
+    types = {t.name: t.id for t in store.get_context_types()}
+    runs = [c for name in _RUN_CONTEXTS if name in types for c in store.get_contexts_by_type(name)]
+    if not runs:
+        return {}
+    nodes = {types[name] for name in _NODE_CONTEXTS if name in types}
+    executions = sorted(store.get_executions_by_context(max(runs, key=lambda c: c.id).id),
+                        key=lambda e: e.create_time_since_epoch)
+    seconds = {}
+    for execution in executions:
+        for context in store.get_contexts_by_execution(execution.id):
+            if context.type_id in nodes:
+                seconds[context.name.rsplit(".", 1)[-1]] = (
+                    execution.last_update_time_since_epoch
+                    - execution.create_time_since_epoch) / 1000
+    return seconds
+
+
 def model_facts(store, titles: Dict[str, str]) -> Dict[str, object]:
     """The gate's profile of the candidate's top 10s (and of the model in service's)."""
     gate = _gate_record(store)

@@ -4,6 +4,7 @@ whole or not at all; and finds one for `recsys report`."""
 import json
 import os
 import shutil
+import sys
 import time
 from typing import Dict, Optional
 
@@ -52,6 +53,17 @@ def _write(config: PipelineConfig, facts: Dict[str, object]) -> str:
     finally:
         shutil.rmtree(staged, ignore_errors=True)
     return os.path.join(final, PAGE)
+
+
+def report_or_warning(write, *args) -> Optional[str]:
+    """The report's path, or None and a warning: what the run or rollback did stands without
+    its report (a scheduler would retry a run that pushed)."""
+    try:
+        return write(*args)
+    except Exception as failure:  # noqa: BLE001 - reported, and the outcome kept
+        print(f"warning: the report was not written: {type(failure).__name__}: {failure}",
+              file=sys.stderr)
+        return None
 
 
 def _run_header(config: PipelineConfig, outcome: str, title: str, verdict: str,

@@ -98,6 +98,18 @@ def test_a_new_span_is_trained_through_the_window_with_a_warm_start(airflow):
     assert [r.spans for r in run_history(load_config(output_dir=str(out)))] == [[0, 1], [1, 2]]
 
 
+def test_each_dag_run_writes_its_report_with_the_components_times(airflow):
+    _, _, out, _ = airflow
+    reports = out / "reports"
+    assert sorted(os.listdir(reports)) == ["1", "2"]  # the two runs above
+    facts = json.loads((reports / "2" / "facts.json").read_text())
+    assert facts["run"]["outcome"] == "pushed" and facts["data"]["drift"]["against"] == "span 1"
+    seconds = {c["name"]: c["seconds"] for c in facts["training"]["components"]}
+    assert seconds["Trainer"] > 0 and "Evaluator" in seconds and "ReleaseGate" in seconds
+    assert [bool(r["pushed_version"]) for r in facts["history"]["runs"]] == [True, True]
+    assert (reports / "2" / "index.html").stat().st_size > 10_000
+
+
 def test_a_day_with_nothing_new_skips_every_component_and_recsys_run_agrees(airflow, capsys):
     run_dag, data, out, root = airflow
     versions, record = _serving_versions(out), (out / "last_run.json").read_text()
