@@ -157,7 +157,7 @@ def test_recsys_report_prints_the_latest_or_a_given_runs_page(reports, capsys, m
 
 
 def test_a_report_that_fails_is_a_warning_and_leaves_no_half_report(
-        reports, capsys, monkeypatch):
+        reports, synthetic_folder, capsys, monkeypatch):
     """What `recsys run` does after a run (the run's outcome printed and kept: it exits 0)."""
     from pipeline.config import load_config
 
@@ -167,7 +167,7 @@ def test_a_report_that_fails_is_a_warning_and_leaves_no_half_report(
         raise RuntimeError("rendering broke")
 
     monkeypatch.setattr(writer, "render", broken)
-    cli._write_report(load_config(output_dir=output), {}, {})
+    cli._write_report(load_config(data_dir=synthetic_folder, output_dir=output), {}, {})
     assert capsys.readouterr().err.strip() == (
         "warning: the report was not written: RuntimeError: rendering broke")
     assert sorted(os.listdir(os.path.join(output, "reports"))) == ["1", "2", "3", "4", "5"]
