@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402 - after the backend is chosen
 import matplotlib.pyplot as plt  # noqa: E402
 
-CANDIDATE, BASELINE, ROLLBACK = "#1f6fb2", "#9aa5b1", "#c2410c"
+CANDIDATE, BASELINE, ACCENT = "#1f6fb2", "#9aa5b1", "#c2410c"  # accent: the refit, rollbacks
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 8, "axes.spines.top": False,
                      "axes.spines.right": False, "figure.dpi": 100})
 
@@ -82,7 +82,7 @@ def loss_curves(fits: Dict[str, Dict[str, object]]) -> Optional[str]:
     figure, grid = plt.subplots(1, len(objectives), figsize=(3.2 * len(objectives), 1.9),
                                 squeeze=False)
     for axes, objective in zip(grid[0], objectives):
-        for (name, fit), color in zip(sorted(fits.items()), (CANDIDATE, ROLLBACK)):
+        for (name, fit), color in zip(sorted(fits.items()), (CANDIDATE, ACCENT)):
             values = fit["epoch_losses"].get(objective, [])
             axes.plot(range(1, len(values) + 1), values, marker="o", markersize=3,
                       color=color, label=name)
@@ -114,7 +114,7 @@ def history(runs: List[Dict[str, object]], metrics: Sequence[str],
                 axes.plot(position, value, marker="o", markersize=5, color=CANDIDATE,
                           markerfacecolor=CANDIDATE if run["pushed"] else "white")
         for position in rollbacks:
-            axes.axvline(position, color=ROLLBACK, linestyle="--", linewidth=1)
+            axes.axvline(position, color=ACCENT, linestyle="--", linewidth=1)
         axes.set_title(metric)
         axes.set_xlabel("run")
         axes.set_xticks(list(positions))

@@ -10,7 +10,7 @@ from typing import Dict, Optional
 
 from pipeline.config import PipelineConfig
 from pipeline.report import NoReportError
-from pipeline.report import facts as R
+from pipeline.report import facts as report_facts
 from pipeline.report.page import render
 
 PAGE, FACTS = "index.html", "facts.json"
@@ -84,14 +84,16 @@ def write_run_report(config: PipelineConfig, seconds: Dict[str, float],
     from pipeline.serving import item_titles
 
     store = open_store(config)
-    facts: Dict[str, object] = {"data": R.data_facts(store, config.spanned)}
+    facts: Dict[str, object] = {"data": report_facts.data_facts(store, config.spanned)}
     if error is None:
-        evaluation = R.evaluation_facts(config, store)
+        evaluation = report_facts.evaluation_facts(config, store)
         pushed = evaluation["pushed_dir"]
         verdict = (f"Pushed: version {os.path.basename(pushed)} serves now" if pushed else
                    "Not pushed: the model in service is unchanged")
-        facts.update(evaluation=evaluation, training=R.training_facts(store, seconds, peak_mb),
-                     model=R.model_facts(store, item_titles(config.raw_folders[0])))
+        facts.update(
+            evaluation=evaluation,
+            training=report_facts.training_facts(store, seconds, peak_mb),
+            model=report_facts.model_facts(store, item_titles(config.raw_folders[0])))
         facts["run"] = _run_header(config, PUSHED if pushed else NOT_BLESSED, "Run {number}",
                                    verdict)
     else:
@@ -99,7 +101,7 @@ def write_run_report(config: PipelineConfig, seconds: Dict[str, float],
         facts["run"] = _run_header(
             config, STOPPED, "Run {number}", "Stopped by its data: nothing trained, nothing "
             "pushed", error=error, stopped_before="the run stopped at the validation gate")
-    facts["history"] = R.history_facts(config)
+    facts["history"] = report_facts.history_facts(config)
     return _write(config, facts)
 
 
@@ -130,5 +132,5 @@ def write_rollback_report(config: PipelineConfig, new_version: str, version: str
                           f"pushed version {version}")
     facts = {section: earlier.get(section)
              for section in ("data", "evaluation", "training", "model")}
-    facts.update(run=run, history=R.history_facts(config))
+    facts.update(run=run, history=report_facts.history_facts(config))
     return _write(config, facts)
