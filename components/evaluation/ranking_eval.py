@@ -43,15 +43,8 @@ def held_out(examples_uri: str, split: str, slice_features: Sequence[str] = ()) 
     return HeldOut(relevant, slices)
 
 
-def relevant_items(examples_uri: str, split: str) -> Dict[str, List[str]]:
-    """user id → the item ids of their ratings in one split of an Examples artifact."""
-    return held_out(examples_uri, split).relevant
-
-
 def signature_recommend(model) -> Recommend:
-    """`recommend` of a SavedModel (loaded, or its directory) as a plain function."""
-    if isinstance(model, str):
-        model = tf.saved_model.load(model)
+    """`recommend` of a loaded SavedModel as a plain function."""
     signature = model.signatures["recommend"]
 
     def recommend(user_ids: Sequence[str], k: int):

@@ -121,31 +121,30 @@ def data_facts(store, spanned: bool) -> Dict[str, object]:
     statistics = latest_artifact(store, "ExampleStatistics", "StatisticsGen")
     if statistics is None:
         return {}
-    splits = {}
-    for split in _splits(statistics):
-        dataset = _statistics(statistics.uri, split).datasets[0]
-        splits[split] = {"examples": dataset.num_examples,
-                         "features": [_feature(f) for f in dataset.features]}
+    loaded = {split: _statistics(statistics.uri, split) for split in _splits(statistics)}
+    splits = {split: {"examples": stats.datasets[0].num_examples,
+                      "features": [_feature(f) for f in stats.datasets[0].features]}
+              for split, stats in loaded.items()}
     facts = {"splits": splits, "anomalies": _anomalies(store), "drift": None}
     previous = _previous_statistics(store, statistics, spanned)
     schema = latest_artifact(store, "Schema")
-    if previous is not None and schema is not None:
-        split = "train"
+    split = "train"
+    if previous is not None and schema is not None and split in loaded:
         facts["drift"] = {"against": previous[1], "split": split, "features": _drift(
-            _statistics(statistics.uri, split), _statistics(previous[0].uri, split),
-            schema.uri)}
+            loaded[split], _statistics(previous[0].uri, split), schema.uri)}
     return facts
 
 
-def _gate_record(store) -> Dict[str, object]:
-    """The release gate's record of its latest decision (ranking_metrics.json)."""
+def gate_record(store) -> Dict[str, object]:
+    """The release gate's record of its latest decision (ranking_metrics.json): what the
+    evaluation and model sections both read."""
     blessing = latest_artifact(store, "ModelBlessing", RELEASE_GATE_ID)
     with open(os.path.join(blessing.uri, METRICS_FILE)) as handle:
         return json.load(handle)
 
 
-def evaluation_facts(config: PipelineConfig, store) -> Dict[str, object]:
-    result, gate = latest_run_result(config), _gate_record(store)
+def evaluation_facts(config: PipelineConfig, gate: Dict[str, object]) -> Dict[str, object]:
+    result = latest_run_result(config)
     thresholds = config.evaluation
     return {
         "blessed": result.blessed, "failures": result.gate_failures,
@@ -205,9 +204,8 @@ def metadata_seconds(store) -> Dict[str, float]:
     return seconds
 
 
-def model_facts(store, titles: Dict[str, str]) -> Dict[str, object]:
+def model_facts(gate: Dict[str, object], titles: Dict[str, str]) -> Dict[str, object]:
     """The gate's profile of the candidate's top 10s (and of the model in service's)."""
-    gate = _gate_record(store)
     candidate = gate.get("candidate_profile") or {}
     examples = [{**example, "items": [{**item, "title": titles.get(item["item_id"], "?")}
                                       for item in example["items"]]}

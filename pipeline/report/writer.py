@@ -86,14 +86,15 @@ def write_run_report(config: PipelineConfig, seconds: Dict[str, float],
     store = open_store(config)
     facts: Dict[str, object] = {"data": report_facts.data_facts(store, config.spanned)}
     if error is None:
-        evaluation = report_facts.evaluation_facts(config, store)
+        gate = report_facts.gate_record(store)
+        evaluation = report_facts.evaluation_facts(config, gate)
         pushed = evaluation["pushed_dir"]
         verdict = (f"Pushed: version {os.path.basename(pushed)} serves now" if pushed else
                    "Not pushed: the model in service is unchanged")
         facts.update(
             evaluation=evaluation,
             training=report_facts.training_facts(store, seconds, peak_mb),
-            model=report_facts.model_facts(store, item_titles(config.raw_folders[0])))
+            model=report_facts.model_facts(gate, item_titles(config.raw_folders[0])))
         facts["run"] = _run_header(config, PUSHED if pushed else NOT_BLESSED, "Run {number}",
                                    verdict)
     else:
