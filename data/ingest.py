@@ -5,9 +5,10 @@ The batch is checked whole before anything is written: every row against the raw
 rules, every rating's user and item against the side tables as of the latest span plus the
 batch's own. A batch with bad rows is refused, listing each (file, row, field, rule); with
 `quarantine`, the bad rows go to the span's quarantine.csv with their reasons and the rest is
-ingested. The span is written in a temporary folder and renamed into place, so a crash leaves
-no half span (leftovers are cleared by the next ingest). A batch whose content hash matches an
-earlier span's is refused: ingesting twice would count every rating twice.
+ingested. One ingest runs at a time per data folder. The span is written in a temporary folder
+and renamed into place, so a crash leaves no half span (leftovers are cleared by the next
+ingest). A batch whose content hash matches an earlier span's is refused: ingesting twice would
+count every rating twice.
 """
 
 import dataclasses
@@ -21,6 +22,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from components import features as F
 from data import raw_format as R
 from data import spans as S
+from pipeline.lock import ingest_lock
 
 QUARANTINE_FILE = "quarantine.csv"
 QUARANTINE_COLUMNS = ("file", "row", "field", "rule", "values")
@@ -156,7 +158,16 @@ def _merge(previous: list, batch: list, key: str) -> Tuple[list, int, int]:
 
 def ingest(data_dir: str, ratings_file: str, users_file: Optional[str] = None,
            items_file: Optional[str] = None, quarantine: bool = False) -> IngestResult:
-    """Validates the batch and writes it as the next span of data_dir; see the module doc."""
+    """Validates the batch and writes it as the next span of data_dir; see the module doc.
+    One ingest at a time per data folder (pipeline/lock.py): a second one is refused."""
+    if not os.path.isdir(data_dir):
+        raise R.DataError(data_dir, None, None, "no such data folder")
+    with ingest_lock(data_dir):
+        return _ingest(data_dir, ratings_file, users_file, items_file, quarantine)
+
+
+def _ingest(data_dir: str, ratings_file: str, users_file: Optional[str],
+            items_file: Optional[str], quarantine: bool) -> IngestResult:
     if not S.is_spanned(data_dir) and not os.path.exists(os.path.join(data_dir,
                                                                       R.RATINGS_FILE)):
         raise R.DataError(data_dir, None, None,

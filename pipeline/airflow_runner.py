@@ -1,12 +1,14 @@
 """The pipeline as an Airflow DAG: TFX's AirflowDagRunner on the same create_pipeline() as
 locally, one task per component, between the two steps the local runner takes around it.
 
-    check_new_data >> [ExampleGen ... Pusher] >> record_run
+    check_new_data >> [ExampleGen ... Pusher] >> record_run >> give_back_lease
 
 check_new_data validates the raw folders (bad data fails the run before any component), catches
 up on spans that arrived since the last run (ExampleGen alone, as locally), and skips the rest
 of the run when nothing changed since the last completed one. record_run writes last_run.json,
-so `recsys run`, `recommend` and `history` see Airflow's runs as their own.
+so `recsys run`, `recommend` and `history` see Airflow's runs as their own. From check_new_data
+to give_back_lease (run whatever became of the tasks between) the DAG run holds the output
+folder by a lease: a `recsys run` or `recsys rollback` meanwhile is refused (pipeline/lock.py).
 """
 
 import dataclasses
@@ -20,6 +22,7 @@ from pipeline.pipeline import create_pipeline
 DEFAULT_SCHEDULE = "@daily"
 CHECK_TASK = "check_new_data"
 RECORD_TASK = "record_run"
+RELEASE_TASK = "give_back_lease"
 RUN_KEY = "run_key"  # the XCom check_new_data hands to record_run
 
 
@@ -50,8 +53,9 @@ def _legacy_inputs_driver():
 
 def check_new_data(config: PipelineConfig, ti=None) -> bool:
     """False (skip the run) when the data, code and settings are those of the last run.
-    Fails while a `recsys run` holds the output folder (the two would share its metadata)."""
-    from pipeline.lock import output_lock
+    Fails while a `recsys run` holds the output folder (the two would share its metadata);
+    a run that goes on holds the folder by a lease until its last task."""
+    from pipeline.lock import output_lock, take_lease
     from pipeline.run_record import check_raw_folders, nothing_new, run_key
 
     with output_lock(config.output_dir):
@@ -60,8 +64,21 @@ def check_new_data(config: PipelineConfig, ti=None) -> bool:
         if nothing_new(config, key):
             return False
         _catch_up(config, ti.run_id)
+        take_lease(config.output_dir, ti.run_id)
     ti.xcom_push(key=RUN_KEY, value=key)
     return True
+
+
+def give_back_lease(config: PipelineConfig, dag_run=None) -> None:
+    """The DAG run's last task, run whatever became of the others. As the DAG's leaf it
+    decides the run's state, so it fails when another task failed."""
+    from pipeline.lock import give_back_lease as give_back
+
+    give_back(config.output_dir)
+    failed = sorted(t.task_id for t in dag_run.get_task_instances()
+                    if t.state in ("failed", "upstream_failed"))
+    if failed:
+        raise RuntimeError(f"the DAG run failed: {', '.join(failed)}")
 
 
 def _catch_up(config: PipelineConfig, run_id: str) -> None:
@@ -134,6 +151,9 @@ def create_dag(config: PipelineConfig, schedule: str = DEFAULT_SCHEDULE,
                                  op_kwargs={"config": config}, dag=dag)
     record = PythonOperator(task_id=RECORD_TASK, python_callable=record_run,
                             op_kwargs={"config": config}, dag=dag)
+    release = PythonOperator(task_id=RELEASE_TASK, python_callable=give_back_lease,
+                             op_kwargs={"config": config}, trigger_rule="all_done", dag=dag)
+    record >> release
     for task in components:
         if not task.upstream_list:
             check >> task

@@ -10,6 +10,23 @@ def positive(text: str) -> int:
     return int(text)
 
 
+def seconds(text: str) -> float:
+    """A time interval: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, got {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number in [1, 65535], got {text!r}")
+    return int(text)
+
+
 def names(text: str) -> tuple:
     values = tuple(value.strip() for value in text.split(",") if value.strip())
     if not values:
@@ -38,4 +55,6 @@ def year_range(text: str) -> tuple:
     if not dash or not (low or high) or not all(v.isdigit() for v in (low, high) if v):
         raise argparse.ArgumentTypeError(
             f"expected FROM-TO, FROM- or -TO years, e.g. 1990-1999, got {text!r}")
+    if low and high and int(low) > int(high):
+        raise argparse.ArgumentTypeError(f"the first year is after the second in {text!r}")
     return int(low or 0), int(high or 0)

@@ -16,6 +16,8 @@ EXIT_NO_MODEL = 4
 EXIT_FAILED = 1
 EXIT_LOCKED = 5
 EXIT_EXAMPLES_LOST = 6
+EXIT_DAMAGED = 7
+EXIT_NO_SPACE = 8
 
 
 def tensorflow_environment() -> None:
@@ -97,7 +99,8 @@ def _command_run(args, config) -> int:
     from pipeline.lock import output_lock
 
     def say_stale(owner):
-        print(f"Cleared the lock of a run that is gone (pid {owner.get('pid')}, started "
+        print("Took over a lock file that could not be read" if owner.get("unreadable") else
+              f"Cleared the lock of a run that is gone (pid {owner.get('pid')}, started "
               f"{owner.get('started')})")
 
     with output_lock(config.output_dir, on_stale=say_stale):
@@ -134,9 +137,11 @@ def _sleep(seconds: float) -> None:
 
 
 def _run_once(config) -> int:
+    from pipeline.results import check_metadata
     from pipeline.run_record import check_raw_folders, nothing_new, record_run, run_key
 
     check_raw_folders(config)
+    check_metadata(config)
     if config.spanned:
         from data import spans
 
@@ -146,7 +151,6 @@ def _run_once(config) -> int:
     key = run_key(config)
     if nothing_new(config, key):
         return 0
-    from pipeline import local_runner
 
     print(f"Output {config.output_dir}")
     start = time.monotonic()
@@ -172,7 +176,7 @@ def _run_once(config) -> int:
     stopped = None
     with PeakMemory() as memory:
         try:
-            durations = local_runner.run(config, timed)
+            durations = _run_rebuilding_damaged(config, timed)
         except DataAnomaliesError as error:
             stopped = error
     if stopped is not None:
@@ -191,6 +195,26 @@ def _run_once(config) -> int:
                                titles)
     _write_report(config, durations, memory.peaks)
     return 0
+
+
+def _run_rebuilding_damaged(config, on_event):
+    """local_runner.run; once more when it failed on examples found damaged, set aside so the
+    rerun writes them anew (pipeline/damaged_examples.py)."""
+    from pipeline import local_runner
+    from pipeline.damaged_examples import is_data_loss, set_aside_damaged_examples
+
+    try:
+        return local_runner.run(config, on_event)
+    except Exception as error:
+        if not is_data_loss(error):
+            raise
+        damaged = set_aside_damaged_examples(config)
+        if not damaged:
+            raise
+    for found in damaged:
+        print(f"Examples of span {found.span} are damaged ({found.shard}: {found.why}); "
+              "writing them anew from the span's raw files", flush=True)
+    return local_runner.run(config, on_event)
 
 
 def _write_report(config, durations, peak_mb, error=None) -> None:
@@ -316,15 +340,20 @@ def _command_ingest(args, config) -> int:
 
 
 def _command_history(args, config) -> int:
-    from pipeline.history import run_history, serving_versions
+    from pipeline.history import Interrupted, interrupted_runs, run_history, serving_versions
 
-    records = run_history(config)
-    if not records:
+    records, interrupted = run_history(config), interrupted_runs(config)
+    if not records and not interrupted:
         print(f"No runs recorded in {config.output_dir}")
         return 0
     metric = config.evaluation.ranking_metric
     print(f"{'finished':19s}  {'spans':9s}  {'RMSE':>6s}  {metric:>8s}  {'blessed':8s}  pushed")
-    for record in records:
+    rows = [(r.finished_time, r) for r in records] + [(i.started_time, i) for i in interrupted]
+    for _, record in sorted(rows, key=lambda row: row[0]):
+        if isinstance(record, Interrupted):
+            print(f"{record.started:19s}  interrupted during {record.component} (killed or "
+                  "crashed; a rerun starts it again)")
+            continue
         spans = (f"{record.spans[0]}-{record.spans[-1]}" if len(record.spans) > 1 else
                  ",".join(map(str, record.spans)) or "-")
         rmse = f"{record.rmse:.4f}" if record.rmse is not None else "-"
@@ -431,7 +460,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--watch", action="store_true",
                      help="keep running: retrain whenever a new span (or code or settings) "
                           "lands")
-    run.add_argument("--interval", type=float, default=60.0,
+    run.add_argument("--interval", type=arguments.seconds, default=60.0,
                      help="seconds between checks with --watch (default 60)")
     run.set_defaults(handler=_command_run)
     recommend = commands.add_parser("recommend", parents=[common],
@@ -506,9 +535,9 @@ def _parser() -> argparse.ArgumentParser:
              "page); a version pushed meanwhile is swapped in")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for all)")
-    serve.add_argument("--port", type=arguments.positive, default=8501,
+    serve.add_argument("--port", type=arguments.port, default=8501,
                        help="port (default 8501, TF Serving's REST port)")
-    serve.add_argument("--poll", type=float, default=1.0,
+    serve.add_argument("--poll", type=arguments.seconds, default=1.0,
                        help="seconds between looks for a newer version (default 1)")
     serve.add_argument("--threads", type=arguments.positive, default=4,
                        help="threads calling the model (default 4)")
@@ -535,13 +564,15 @@ def main(argv=None, own_process: bool = False) -> int:
         from pipeline.history import RollbackError
         from pipeline.lock import OutputLockedError
         from pipeline.report import NoReportError
+        from pipeline.results import MetadataDamagedError
         from pipeline.serving import NoModelError, RequestError
 
     # Errors users can act on: one line, and an exit code of their own.
     exit_codes = ((DataError, EXIT_DATA_ERROR), (DataAnomaliesError, EXIT_ANOMALIES),
                   (NoModelError, EXIT_NO_MODEL), (RollbackError, EXIT_NO_MODEL),
                   (RequestError, EXIT_DATA_ERROR), (NoReportError, EXIT_NO_MODEL),
-                  (OutputLockedError, EXIT_LOCKED), (ExamplesLostError, EXIT_EXAMPLES_LOST))
+                  (OutputLockedError, EXIT_LOCKED), (ExamplesLostError, EXIT_EXAMPLES_LOST),
+                  (MetadataDamagedError, EXIT_DAMAGED))
     try:
         config = load_config(args.config, data_dir=args.data, output_dir=args.output)
         if getattr(args, "beam_args", None):

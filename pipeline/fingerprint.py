@@ -13,8 +13,9 @@ import os
 import shutil
 
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# What the components run: their package and the raw-format parsers ExampleGen uses.
-SOURCE_FILES = ("components/*.py", "data/raw_format.py")
+# What the components run: their package, subpackages included, and the raw-format parsers
+# ExampleGen uses.
+SOURCE_FILES = ("components/**/*.py", "data/raw_format.py")
 
 
 def _digest(paths) -> str:
@@ -29,7 +30,7 @@ def _digest(paths) -> str:
 def source_fingerprint() -> str:
     """Changes whenever any module the components run changes."""
     return _digest(path for pattern in SOURCE_FILES
-                   for path in glob.glob(os.path.join(PROJECT_DIR, pattern)))
+                   for path in glob.glob(os.path.join(PROJECT_DIR, pattern), recursive=True))
 
 
 def schema_snapshot(schema_file: str, directory: str) -> str:

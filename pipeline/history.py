@@ -15,12 +15,12 @@ model — is the model now in service.
 import dataclasses
 import json
 import os
-import shutil
 import time
 from typing import Dict, List, Optional, Tuple
 
 from ml_metadata.proto import metadata_store_pb2
 
+from components.pusher.versions import numbered_versions, publish
 from pipeline.config import PipelineConfig
 from pipeline.validated_spans import span_of
 
@@ -153,10 +153,39 @@ def run_history(config: PipelineConfig) -> List[RunRecord]:
     return records
 
 
-def serving_versions(config: PipelineConfig) -> List[str]:
-    if not os.path.isdir(config.serving_dir):
+@dataclasses.dataclass
+class Interrupted:
+    """A run that never finished: a component execution left running, its process gone."""
+
+    started: str
+    started_time: float  # seconds since the epoch
+    component: str  # the pipeline node that was running
+
+
+def interrupted_runs(config: PipelineConfig) -> List[Interrupted]:
+    """Executions ML Metadata still has as running while no run holds the output folder: the
+    runs killed (or crashed) in them, oldest first. Their reruns start those components anew."""
+    from pipeline.lock import held
+    from pipeline.results import open_store
+
+    if not os.path.exists(config.metadata_path) or held(config.output_dir):
         return []
-    return sorted((v for v in os.listdir(config.serving_dir) if v.isdigit()), key=int)
+    store = open_store(config)
+    unfinished = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
+    found = []
+    for execution in store.get_executions():
+        if execution.last_known_state not in unfinished:
+            continue
+        nodes = [c.name.rsplit(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                 if store.get_context_types_by_id([c.type_id])[0].name == "node"]
+        started = execution.create_time_since_epoch / 1000
+        found.append(Interrupted(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+                                 started, nodes[0] if nodes else "?"))
+    return sorted(found, key=lambda run: run.started_time)
+
+
+def serving_versions(config: PipelineConfig) -> List[str]:
+    return numbered_versions(config.serving_dir)
 
 
 def rollback(config: PipelineConfig, version: Optional[str] = None) -> Tuple[str, str]:
@@ -175,10 +204,7 @@ def rollback(config: PipelineConfig, version: Optional[str] = None) -> Tuple[str
                             f"{', '.join(versions)}")
     if version == versions[-1]:
         raise RollbackError(f"version {version} is already the one served")
-    new_version = str(max(int(versions[-1]) + 1, int(time.time())))
-    staged = os.path.join(config.serving_dir, f".rollback-{new_version}")
-    shutil.copytree(os.path.join(config.serving_dir, version), staged)
-    os.rename(staged, os.path.join(config.serving_dir, new_version))
+    new_version = publish(os.path.join(config.serving_dir, version), config.serving_dir)
     _follow_blessings(config, version, new_version)
     return new_version, version
 

@@ -9,7 +9,6 @@ import tensorflow_data_validation as tfdv
 import tensorflow_model_analysis as tfma
 from tfx.components import (
     ExampleValidator,
-    Pusher,
     StatisticsGen,
     Trainer,
     Transform,
@@ -32,6 +31,7 @@ from tfx.types.channel import Channel
 from components import features as F
 from components.evaluator.executor import Evaluator
 from components.example_gen.executor import create_example_gen
+from components.pusher.executor import Pusher
 from components.release_gate.component import RankingGate
 from components.transform.preprocessing import SCHEMA_FILE_KEY
 from components.validation_gate.component import ValidationGate

@@ -1,8 +1,10 @@
 """Reads what the latest run produced from ML Metadata: metrics, blessing, pushed version."""
 
+import contextlib
 import dataclasses
 import json
 import os
+import sqlite3
 from typing import Dict, List, Optional, Set
 
 from ml_metadata.metadata_store import metadata_store
@@ -63,20 +65,46 @@ def gate_failures(config: PipelineConfig, metrics, baseline) -> List[str]:
     return failures
 
 
+class MetadataDamagedError(RuntimeError):
+    """The output folder's ML Metadata database cannot be read."""
+
+
+def check_metadata(config: PipelineConfig) -> None:
+    """SQLite's own check of the metadata database, before anything reads or writes it: a
+    damaged one is named with what to do, not met as a query error deep in TFX."""
+    path = config.metadata_path
+    if "://" in path or not os.path.exists(path):
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            verdict = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as error:
+        verdict = str(error)
+    if verdict != "ok":
+        raise MetadataDamagedError(
+            f"{path} is damaged ({verdict}). It holds the run history, the cache and which "
+            "model is in service: restore it from a backup, or move it aside to start anew "
+            "(the next run then trains from scratch, gated by the absolute thresholds only; "
+            "serving/ and the data are kept)")
+
+
 def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    check_metadata(config)
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = config.metadata_path
     return metadata_store.MetadataStore(connection)
 
 
 def ingested_spans(config: PipelineConfig) -> Set[int]:
-    """Spans ExampleGen has already written examples for (none before the first run)."""
+    """Spans ExampleGen has written live examples for (none before the first run; a span
+    whose examples were set aside as damaged is not one)."""
     if not os.path.exists(config.metadata_path):
         return set()
     from pipeline.validated_spans import span_of
 
     return {span_of(a) for a in open_store(config).get_artifacts_by_type("Examples")
-            if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and span_of(a) is not None}
+            if f"{os.sep}{EXAMPLE_GEN_ID}{os.sep}" in a.uri and span_of(a) is not None
+            and a.state == metadata_store_pb2.Artifact.LIVE}
 
 
 def _baseline(metrics: Dict[str, float]) -> Dict[str, float]:

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import tensorflow as tf
 
 from components import features as F
+from components.pusher.versions import numbered_versions
 from data import raw_format as R
 
 DEFAULT_K = 10  # every signature takes k as an input; this is the clients' default
@@ -15,6 +16,10 @@ Recommendations = List[List[Tuple[str, float]]]
 
 class NoModelError(RuntimeError):
     """No model has been pushed to the serving folder yet."""
+
+
+class BrokenModelError(NoModelError):
+    """A version folder that is damaged: a file missing, truncated or unreadable."""
 
 
 class RequestError(ValueError):
@@ -33,11 +38,10 @@ def _request_error(error: tf.errors.InvalidArgumentError) -> RequestError:
 
 def latest_model_dir(serving_dir: str) -> str:
     """The highest numeric version under serving_dir, as TF Serving would pick."""
-    versions = [v for v in (os.listdir(serving_dir) if os.path.isdir(serving_dir) else [])
-                if v.isdigit()]
+    versions = numbered_versions(serving_dir)
     if not versions:
         raise NoModelError(f"{serving_dir}: no pushed model yet; run `recsys run` first")
-    return os.path.join(serving_dir, max(versions, key=int))
+    return os.path.join(serving_dir, versions[-1])
 
 
 def pairs(outputs, key: str = "item_ids") -> Recommendations:
@@ -91,7 +95,14 @@ class Recommender:
 
     def __init__(self, model_dir: str):
         self.model_dir = model_dir
-        self._model = tf.saved_model.load(model_dir)
+        try:
+            self._model = tf.saved_model.load(model_dir)
+        except (OSError, ValueError, tf.errors.OpError) as error:
+            lines = (getattr(error, "message", None) or str(error)).strip().splitlines()
+            why = lines[0] if lines else type(error).__name__
+            raise BrokenModelError(f"{model_dir} does not load as a SavedModel ({why}); "
+                                   "`recsys rollback` serves the version before it, or move "
+                                   "the folder aside") from None
 
     def ids(self, kind: str) -> List[str]:
         """The model's known user ids (kind 'user') or served item ids ('item'), in index

@@ -6,7 +6,7 @@ top 10s) and every run so far. Plain JSON, saved beside the page (facts.json).""
 import copy
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2, statistics_pb2
 
@@ -215,27 +215,18 @@ def model_facts(gate: Dict[str, object], titles: Dict[str, str]) -> Dict[str, ob
             "examples": examples}
 
 
-def _fingerprint(version_dir: str) -> Optional[bytes]:
-    """The SavedModel's fingerprint (checksums of its graph and variables): what a rollback's
-    copy shares with the version it copied."""
-    path = os.path.join(version_dir, "fingerprint.pb")
-    if not os.path.exists(path):
-        return None
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
 def history_facts(config: PipelineConfig) -> Dict[str, object]:
     """Every release decision in the metadata (oldest first) and every rollback: a serving
     version no run pushed (a copy of an earlier version, found by its fingerprint). Versions
     are seconds since the epoch (Pusher's, and a rollback's: pipeline/history.py), so a
     rollback's version places it among the runs."""
+    from components.pusher.versions import fingerprint
     from pipeline.history import run_history, serving_versions
 
     records = run_history(config)
     pushed = {r.pushed_version for r in records if r.pushed_version}
     versions = serving_versions(config)
-    digests = {v: _fingerprint(os.path.join(config.serving_dir, v)) for v in versions}
+    digests = {v: fingerprint(os.path.join(config.serving_dir, v)) for v in versions}
     rollbacks = []
     for version in versions:
         if version in pushed:

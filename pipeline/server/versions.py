@@ -7,8 +7,9 @@ import dataclasses
 import logging
 import os
 import threading
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
+from components.pusher.versions import numbered_versions
 from pipeline.serving import Recommender
 
 log = logging.getLogger("recsys.serve")
@@ -18,12 +19,6 @@ log = logging.getLogger("recsys.serve")
 class Served:
     version: str
     recommender: Recommender
-
-
-def numbered_versions(serving_dir: str) -> List[str]:
-    """Version folders, oldest first (rollbacks and pushes staged under dot-names skipped)."""
-    names = os.listdir(serving_dir) if os.path.isdir(serving_dir) else []
-    return sorted((n for n in names if n.isdigit()), key=int)
 
 
 def _stamp(folder: str) -> Tuple:
@@ -67,29 +62,40 @@ class ModelVersions:
 
     def poll(self) -> Optional[str]:
         """Loads the newest version if it is not the one served; returns what changed
-        ('served N' or 'refused N: why'), None when nothing did."""
+        ('served N', 'refused N: why', several joined by '; '), None when nothing did. With
+        nothing served yet (a server starting on a damaged newest version), older versions are
+        tried in turn, as a server that had been running would still serve one of them."""
         with self._lock:
             versions = numbered_versions(self.serving_dir)
             served = self._served.version if self._served else None
             if not versions or versions[-1] == served:
                 return None
-            version = versions[-1]
-            folder = os.path.join(self.serving_dir, version)
-            stamp = _stamp(folder)
-            if version in self._refused and self._refused[version][0] == stamp:
-                return None
-            try:
-                recommender = Recommender(folder)
-                smoke_test(recommender)
-            except Exception as error:  # noqa: BLE001 - any failure refuses the version
-                why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-                self._refused[version] = (stamp, why)
-                log.warning("version %s refused, %s keeps serving: %s", version, served, why)
-                return f"refused {version}: {why}"
-            self._refused.pop(version, None)
-            self._served = Served(version, recommender)  # one assignment: the swap
-            log.info("serving version %s (was %s)", version, served)
-            return f"served {version}"
+            events = []
+            for version in versions[::-1] if served is None else versions[-1:]:
+                event = self._try(version, served)
+                if event:
+                    events.append(event)
+                if self._served is not None:
+                    break
+            return "; ".join(events) or None
+
+    def _try(self, version: str, served: Optional[str]) -> Optional[str]:
+        folder = os.path.join(self.serving_dir, version)
+        stamp = _stamp(folder)
+        if version in self._refused and self._refused[version][0] == stamp:
+            return None
+        try:
+            recommender = Recommender(folder)
+            smoke_test(recommender)
+        except Exception as error:  # noqa: BLE001 - any failure refuses the version
+            why = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            self._refused[version] = (stamp, why)
+            log.warning("version %s refused, %s keeps serving: %s", version, served, why)
+            return f"refused {version}: {why}"
+        self._refused.pop(version, None)
+        self._served = Served(version, recommender)  # one assignment: the swap
+        log.info("serving version %s (was %s)", version, served)
+        return f"served {version}"
 
     def watch(self, interval: float, stop: threading.Event) -> threading.Thread:
         """Polls every interval seconds in a background thread until stop is set."""

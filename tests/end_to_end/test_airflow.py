@@ -12,6 +12,7 @@ import pytest
 
 from data import ingest, synthetic
 from pipeline import cli
+from pipeline.lock import LEASE_FILE
 from tests import PROJECT_DIR
 from tests.end_to_end.test_spans_e2e import CONFIG
 from tests.end_to_end.test_spans_e2e import _batch as week_batch
@@ -57,18 +58,23 @@ def test_the_dag_wires_the_checks_around_every_component_and_runs_one_at_a_time(
     run_dag, data, out, _ = airflow
     for name in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         monkeypatch.setenv(name, run_dag.env[name])  # importing airflow writes its home
-    from pipeline.airflow_runner import CHECK_TASK, RECORD_TASK, create_dag
+    from pipeline.airflow_runner import CHECK_TASK, RECORD_TASK, RELEASE_TASK, create_dag
     from pipeline.config import load_config
 
     dag = create_dag(load_config(data_dir=data, output_dir=str(out)))
     assert dag.dag_id == "recsys" and not dag.catchup and dag.max_active_runs == 1
     assert dag.schedule_interval == "@daily"
     check, record = dag.get_task(CHECK_TASK), dag.get_task(RECORD_TASK)
-    components = {t.task_id for t in dag.tasks} - {CHECK_TASK, RECORD_TASK}
+    release = dag.get_task(RELEASE_TASK)
+    components = {t.task_id for t in dag.tasks} - {CHECK_TASK, RECORD_TASK, RELEASE_TASK}
     assert {"FileBasedExampleGen", "Transform", "Trainer", "Evaluator", "ReleaseGate",
             "Pusher", "span_window"} <= components
     assert check.get_flat_relative_ids(upstream=False) >= components | {RECORD_TASK}
     assert record.get_flat_relative_ids(upstream=True) >= components | {CHECK_TASK}
+    # The lease is given back after every other task, whether they succeeded or not.
+    assert release.trigger_rule == "all_done"
+    assert release.get_flat_relative_ids(upstream=True) == components | {CHECK_TASK,
+                                                                         RECORD_TASK}
 
 
 def test_the_dag_trains_pushes_and_the_pushed_model_answers_recommend(airflow, capsys):
@@ -77,6 +83,7 @@ def test_the_dag_trains_pushes_and_the_pushed_model_answers_recommend(airflow, c
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Caught up on span 0" in result.stdout + result.stderr  # read with span 1
     [version] = _serving_versions(out)
+    assert not (out / LEASE_FILE).exists()  # given back
     assert json.loads((out / "last_run.json").read_text())["pushed_dir"].endswith(version)
     assert cli.main(["recommend", "--user", "1", "--output", str(out), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 10
@@ -131,4 +138,4 @@ def test_bad_data_fails_the_run_before_any_component_and_serving_is_untouched(ai
     result = run_dag("2024-01-04")
     assert result.returncode != 0
     assert f"{ratings}, row 802, field 'rating'" in result.stdout + result.stderr
-    assert _serving_versions(out) == versions
+    assert _serving_versions(out) == versions and not (out / LEASE_FILE).exists()
