@@ -11,13 +11,14 @@ ingest). A batch whose content hash matches an earlier span's is refused: ingest
 count every rating twice.
 """
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
 import json
 import os
 import shutil
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from components import features as F
 from data import raw_format as R
@@ -114,6 +115,17 @@ def _clear_leftovers(data_dir: str) -> None:
             shutil.rmtree(os.path.join(data_dir, name))
 
 
+@contextlib.contextmanager
+def _staging(folder: str) -> Iterator[None]:
+    """A span's folder while it is written: removed if writing it fails (a full disk)."""
+    os.makedirs(folder)
+    try:
+        yield
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
 def _move_in(data_dir: str, staged: str, span: int) -> str:
     target = os.path.join(data_dir, S.span_name(span))
     try:
@@ -131,10 +143,10 @@ def _adopt_flat_folder(data_dir: str) -> None:
     if S.is_spanned(data_dir) or not all(os.path.exists(p) for p in flat):
         return
     staged = os.path.join(data_dir, f"{S.TEMP_PREFIX}{S.span_name(0)}")
-    os.makedirs(staged)
-    for path in flat:
-        shutil.copy2(path, staged)
-    _write_manifest(staged, 0, _content_hash(flat), {"adopted": "the folder's own files"})
+    with _staging(staged):
+        for path in flat:
+            shutil.copy2(path, staged)
+        _write_manifest(staged, 0, _content_hash(flat), {"adopted": "the folder's own files"})
     _move_in(data_dir, staged, 0)
     for path in flat:
         os.remove(path)
@@ -212,21 +224,21 @@ def _ingest(data_dir: str, ratings_file: str, users_file: Optional[str],
 
     _adopt_flat_folder(data_dir)
     staged = os.path.join(data_dir, f"{S.TEMP_PREFIX}{S.span_name(span)}")
-    os.makedirs(staged)
-    R.write_csv(os.path.join(staged, R.USERS_FILE), R.USERS_COLUMNS,
-                [R.user_row(u) for u in all_users])
-    R.write_csv(os.path.join(staged, R.ITEMS_FILE), R.ITEMS_COLUMNS,
-                [R.item_row(i) for i in all_items])
-    R.write_csv(os.path.join(staged, R.RATINGS_FILE), R.RATINGS_COLUMNS,
-                [R.rating_row(r) for r in good])
-    if problems:
-        tables = {t.path: t for t in (users, items, ratings) if t is not None}
-        R.write_csv(os.path.join(staged, QUARANTINE_FILE), QUARANTINE_COLUMNS, [
-            [p.path, p.row, p.field or "", p.rule,
-             ",".join(tables[p.path].values.get(p.row, []))] for p in problems])
-    _write_manifest(staged, span, digest, {
-        "sources": [os.path.abspath(p) for p in (ratings_file, users_file, items_file) if p],
-        "ratings": len(good), "quarantined": len(problems)})
+    with _staging(staged):
+        R.write_csv(os.path.join(staged, R.USERS_FILE), R.USERS_COLUMNS,
+                    [R.user_row(u) for u in all_users])
+        R.write_csv(os.path.join(staged, R.ITEMS_FILE), R.ITEMS_COLUMNS,
+                    [R.item_row(i) for i in all_items])
+        R.write_csv(os.path.join(staged, R.RATINGS_FILE), R.RATINGS_COLUMNS,
+                    [R.rating_row(r) for r in good])
+        if problems:
+            tables = {t.path: t for t in (users, items, ratings) if t is not None}
+            R.write_csv(os.path.join(staged, QUARANTINE_FILE), QUARANTINE_COLUMNS, [
+                [p.path, p.row, p.field or "", p.rule,
+                 ",".join(tables[p.path].values.get(p.row, []))] for p in problems])
+        _write_manifest(staged, span, digest, {
+            "sources": [os.path.abspath(p) for p in (ratings_file, users_file, items_file) if p],
+            "ratings": len(good), "quarantined": len(problems)})
     folder = _move_in(data_dir, staged, span)
     return IngestResult(span=span, folder=folder, ratings=len(good), new_users=new_users,
                         changed_users=changed_users, new_items=new_items,

@@ -1,6 +1,7 @@
 """`recsys`: run the pipeline, fetch data, and ask the pushed model for recommendations."""
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -582,11 +583,28 @@ def main(argv=None, own_process: bool = False) -> int:
         print(f"error: {error}", file=sys.stderr)
         return next(code for kind, code in exit_codes if isinstance(error, kind))
     except Exception as error:  # noqa: BLE001 - one line for users, the traceback with -v
+        full = _no_space(error)
+        if full and not args.verbose:
+            print(f"error: no space left on device ({full}); free some and run again: the "
+                  "rerun starts from the components that finished, and nothing half written "
+                  "is served", file=sys.stderr)
+            return EXIT_NO_SPACE
         if args.verbose:
             raise
         print(f"error: {type(error).__name__}: {error} (run with -v for details)",
               file=sys.stderr)
         return EXIT_FAILED
+
+
+def _no_space(error: BaseException):
+    """The first line of the error (or of what caused it) that says the disk is full."""
+    while error is not None:
+        text = str(error)
+        if (getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in text
+                or "database or disk is full" in text):
+            return text.strip().splitlines()[0][:300] if text.strip() else "ENOSPC"
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def console() -> None:
