@@ -10,7 +10,7 @@ PIP_VERSION := 24.2
 export TF_USE_LEGACY_KERAS := 1
 export TF_ONEDNN_USE_SYSTEM_ALLOCATOR := 1
 
-.PHONY: help setup data browser run report-check serve serve-check schedule airflow kubeflow test lint bench bench-serve bench-scale bench-example-gen bench-towers bench-item-item bench-quality bench-report replay clean
+.PHONY: help setup data browser run report-check serve serve-check schedule airflow kubeflow test lint bench bench-serve bench-scale bench-example-gen bench-towers bench-item-item bench-quality bench-report bench-faults replay clean
 
 help:
 	@echo "make run    - set up .venv, fetch MovieLens-100K, run the pipeline, show recommendations"
@@ -29,6 +29,7 @@ help:
 	@echo "make bench-item-item - recommend's item-item term, whole rows against k neighbours"
 	@echo "make bench-quality - every model on every protocol on MovieLens-100K"
 	@echo "make bench-report - the seconds the run report adds to recsys run on MovieLens-100K"
+	@echo "make bench-faults - kill, damage, fill the disk, run at once: what survives (bench/results/faults.md)"
 	@echo "make replay - retrain week by week on MovieLens-100K, warm start vs cold (bench/results/)"
 	@echo "make lint   - ruff"
 	@echo "make clean  - remove the output folder"
@@ -116,6 +117,10 @@ bench-quality: setup data
 
 bench-report: setup data
 	$(BIN)/python -m bench.report_bench --data $(DATA) $(ARGS)
+
+# Mounts a small tmpfs for the disk-full rows (as root; without root they are skipped).
+bench-faults: setup
+	$(BIN)/python -m bench.faults $(ARGS)
 
 replay: setup data
 	$(BIN)/python -m bench.replay --data $(DATA) $(ARGS)

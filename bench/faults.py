@@ -67,11 +67,12 @@ def _batch(latest_span: str, path: str, shift: int, seed: int, size: int = BATCH
     with open(os.path.join(latest_span, "ratings.csv")) as handle:
         rows = list(csv.reader(handle))[1:]
     pick = random.Random(seed)
+    # The span's own ratings, reordered, when there are enough: no drift for the gate to stop.
+    chosen = pick.sample(rows, size) if size <= len(rows) else pick.choices(rows, k=size)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["user_id", "item_id", "rating", "timestamp"])
-        for _ in range(size):
-            row = pick.choice(rows)
+        for row in chosen:
             writer.writerow([row[0], row[1], row[2], int(row[3]) + shift])
     return path
 
@@ -92,12 +93,14 @@ class World:
         self.commands += 1
         return subprocess.run([RECSYS, *command, *self.args()], capture_output=True, text=True)
 
-    def ingest_next(self, seed: int, size: int = BATCH) -> subprocess.CompletedProcess:
+    def batch_file(self, seed: int, size: int = BATCH) -> str:
         from data import spans
 
-        path = _batch(spans.latest_folder(self.data), os.path.join(self.root, f"b{seed}.csv"),
+        return _batch(spans.latest_folder(self.data), os.path.join(self.root, f"b{seed}.csv"),
                       (len(self.spans()) + seed) * 10**7, seed, size)
-        return self.recsys("ingest", path)
+
+    def ingest_next(self, seed: int, size: int = BATCH) -> subprocess.CompletedProcess:
+        return self.recsys("ingest", self.batch_file(seed, size))
 
     def spans(self) -> List[str]:
         from data import spans
@@ -253,7 +256,7 @@ def _recover(world: World, outcome: Outcome, digests: Dict[str, str], before: Op
     pushed = _versions(world) and _versions(world)[-1] != before
     outcome.survived = rerun.returncode == 0 and not problems and (pushed or not expect_push)
     if rerun.returncode != 0:
-        outcome.note += f" rerun exit {rerun.returncode}: {rerun.stderr.strip()[-300:]}"
+        outcome.note += f" rerun exit {rerun.returncode}: {rerun.stderr.strip()[:300]}"
     outcome.note += "".join(f" {p}." for p in problems)
 
 
@@ -344,28 +347,44 @@ def fresh_world(pristine: str, root: str) -> World:
     return World(root)
 
 
+def _start_ingest(world: World, batch: str) -> subprocess.Popen:
+    world.commands += 1
+    return subprocess.Popen([RECSYS, "ingest", batch, *world.args()], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _when_locked(world: World, process: subprocess.Popen) -> float:
+    """Waits until the ingest holds the data folder (past its imports); returns the time."""
+    from pipeline.lock import INGEST_LOCK_FILE
+
+    lock = os.path.join(world.data, INGEST_LOCK_FILE)
+    while not os.path.exists(lock) and process.poll() is None:
+        time.sleep(0.001)
+    return time.monotonic()
+
+
 def kill_ingest(trials: int = 5, size: int = 200_000) -> Callable[[World], Outcome]:
-    """SIGKILL `recsys ingest` of a large batch at random moments; then the same batch again."""
+    """SIGKILL `recsys ingest` of a large batch at random moments after it took the data
+    folder (while it validates and writes); then the same batch again, twice."""
 
     def scenario(world: World) -> Outcome:
         outcome = Outcome(f"SIGKILL during recsys ingest ({trials} moments)")
-        latest = os.path.join(world.data, world.spans()[-1])
-        batch = _batch(latest, os.path.join(world.root, "big.csv"), 5 * 10**7, 3, size)
-        started = time.monotonic()
-        world.recsys("ingest", batch)  # how long one takes, on a copy thrown away below
-        took = time.monotonic() - started
+        batch = _batch(spans_latest(world), os.path.join(world.root, "big.csv"), 5 * 10**7, 3,
+                       size)
+        timing = _start_ingest(world, batch)  # how long one works, on a span thrown away
+        locked = _when_locked(world, timing)
+        timing.wait()
+        works = time.monotonic() - locked
         shutil.rmtree(os.path.join(world.data, world.spans()[-1]))
-        pick, landed = random.Random(7), []
+        pick, landed = random.Random(7), 0
         for _ in range(trials):
             spans_before = world.spans()
-            world.commands += 1
-            process = subprocess.Popen([RECSYS, "ingest", batch, *world.args()],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       start_new_session=True)
-            time.sleep(pick.uniform(0.3, 1.0) * took)
-            landed.append(process.poll() is None)
+            process = _start_ingest(world, batch)
+            _when_locked(world, process)
+            time.sleep(pick.uniform(0.0, 1.0) * works)
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
+                landed += 1
             process.wait()
             new = [s for s in world.spans() if s not in spans_before]
             if new and world.ratings_in(new[0]) != size:
@@ -381,11 +400,18 @@ def kill_ingest(trials: int = 5, size: int = 200_000) -> Callable[[World], Outco
         outcome.runs = world.commands
         outcome.survived = (again.returncode == 0 and twice.returncode == 2
                             and len(new) == 1 and not outcome.data_lost)
-        outcome.note += (f" {sum(landed)} of {trials} kills landed mid-ingest (one takes "
-                         f"{took:.1f} s); the batch then ingested once, a second time refused.")
+        outcome.note += (f" {landed} of {trials} kills landed while it worked (it works "
+                         f"{works:.1f} s after taking the folder); the batch then ingested "
+                         "once, a second time refused.")
         return outcome
 
     return scenario
+
+
+def spans_latest(world: World) -> str:
+    from data import spans
+
+    return spans.latest_folder(world.data)
 
 
 def _shards(world: World, split: str = "Split-train") -> List[str]:
@@ -414,10 +440,12 @@ def damaged_examples(world: World) -> Outcome:
     world.ingest_next(seed=11)
     digests, before = world.span_digests(), _versions(world)[-1]
     first = world.recsys("run")
-    outcome.note = f"exit {first.returncode}: {first.stderr.strip()[-400:]}"
+    outcome.note = f"exit {first.returncode}: {first.stderr.strip()[:400]}"
     problems = served_check(world, before)
     outcome.wrong_model_served += bool(problems)
     if first.returncode == 0:
+        said = [line for line in first.stdout.splitlines() if "are damaged" in line]
+        outcome.note = f"exit 0; the run said: {said[0][:300] if said else 'nothing'}"
         outcome.runs = world.commands
         outcome.data_lost += lost_ratings(world, digests)
         outcome.survived = not problems
@@ -431,6 +459,8 @@ def damaged_examples(world: World) -> Outcome:
 def damaged_serving_version(damage: str) -> Callable[[World], Outcome]:
     def scenario(world: World) -> Outcome:
         outcome = Outcome(f"newest serving/ version: {damage}")
+        world.ingest_next(seed=10)
+        world.recsys("run")  # a second version, for the rollback
         serving = os.path.join(world.output, "serving")
         newest = os.path.join(serving, _versions(world)[-1])
         if damage == "saved_model.pb missing":
@@ -445,7 +475,7 @@ def damaged_serving_version(damage: str) -> Callable[[World], Outcome]:
         digests, before = world.span_digests(), _versions(world)[-1]
         world.ingest_next(seed=11)
         digests = world.span_digests()
-        outcome.note = (f"recommend: exit {asked.returncode}, {asked.stderr.strip()[-250:]}; "
+        outcome.note = (f"recommend: exit {asked.returncode}, {asked.stderr.strip()[:250]}; "
                         f"rollback: exit {back.returncode}.")
         rerun = world.recsys("run")
         outcome.runs = world.commands
@@ -468,7 +498,7 @@ def damaged_metadata(world: World) -> Outcome:
     world.ingest_next(seed=11)
     digests, before = world.span_digests(), _versions(world)[-1]
     failed, history = world.recsys("run"), world.recsys("history")
-    outcome.note = (f"run: exit {failed.returncode}, {failed.stderr.strip()[-300:]}; "
+    outcome.note = (f"run: exit {failed.returncode}, {failed.stderr.strip()[:300]}; "
                     f"history: exit {history.returncode}.")
     clear = _one_line_error(failed) and store in failed.stderr and _one_line_error(history)
     if clear:  # what the message says to do: move it aside
@@ -490,35 +520,49 @@ def half_written_lock(world: World) -> Outcome:
     return outcome
 
 
-def _fill(folder: str) -> str:
-    """Fills the filesystem holding `folder`; returns the filler file to delete."""
+def _fill(folder: str, leave: int = 0) -> str:
+    """Fills the filesystem holding `folder` until `leave` bytes are free; returns the filler
+    file to delete."""
     filler = os.path.join(folder, "filler")
-    block = b"\0" * 2**20
     with open(filler, "wb") as handle:
         try:
             while True:
-                handle.write(block)
+                info = os.statvfs(folder)
+                free = info.f_bavail * info.f_frsize - leave
+                if free <= 0:
+                    break
+                handle.write(b"\0" * min(free, 2**20))
                 handle.flush()
         except OSError:
             pass
     return filler
 
 
-def disk_full_during(component: str) -> Callable[[World], Outcome]:
-    """The output folder's filesystem (a tmpfs of its own) fills up as the component starts."""
+def _folder_bytes(folder: str) -> int:
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, names in os.walk(folder) for name in names)
+
+
+def disk_full_during(component: str, when: str = "", leave_model_share: float = 0.0
+                     ) -> Callable[[World], Outcome]:
+    """The output folder's filesystem (a tmpfs of its own) fills up as `when` (default: the
+    component) starts, leaving that share of a pushed model's size free."""
 
     def scenario(world: World) -> Outcome:
-        outcome = Outcome(f"disk full during {component}")
+        outcome = Outcome(f"disk full during {component}" + (
+            f" (filled as {when} started, half a model's size left)" if when else ""))
         world.ingest_next(seed=11)
         digests, before = world.span_digests(), _versions(world)[-1]
+        leave = int(leave_model_share * _folder_bytes(
+            os.path.join(world.output, "serving", before)))
         watcher = RunWatcher(_start_run(world))
         filler = None
-        if watcher.started(component):
-            filler = _fill(world.root)
+        if watcher.started(when or component):
+            filler = _fill(world.root, leave)
         code = watcher.finish()
         printed = watcher.output().strip().splitlines()
-        outcome.note = f"exit {code}: {printed[-1][-300:] if printed else ''}"
-        clear = code not in (0, 1) and printed and printed[-1].startswith("error:") and (
+        outcome.note = f"exit {code}: {printed[-1][:300] if printed else ''}"
+        clear = code == 8 and printed and printed[-1].startswith("error:") and (
             "Traceback" not in watcher.output())
         problems = served_check(world, before)
         outcome.wrong_model_served += bool(problems)
@@ -534,35 +578,46 @@ def disk_full_during(component: str) -> Callable[[World], Outcome]:
 def disk_full_ingest(world: World) -> Outcome:
     outcome = Outcome("disk full during recsys ingest")
     spans_before = world.spans()
+    batch = world.batch_file(seed=11)
     filler = _fill(world.root)
-    full = world.ingest_next(seed=11)
+    full = world.recsys("ingest", batch)
     left = [n for n in os.listdir(world.data) if n.startswith(".incoming-")]
     os.remove(filler)
-    clean = (_one_line_error(full) and world.spans() == spans_before and not left)
-    again = world.ingest_next(seed=11)
+    clean = (_one_line_error(full) and full.returncode == 8 and world.spans() == spans_before
+             and not left)
+    again = world.recsys("ingest", batch)
     outcome.runs = world.commands
     outcome.survived = clean and again.returncode == 0 and len(world.spans()) == len(
         spans_before) + 1
-    outcome.note = f"exit {full.returncode}: {full.stderr.strip()[-300:]}"
+    outcome.note = f"exit {full.returncode}: {full.stderr.strip()[:300]}"
     return outcome
 
 
-def two_runs(world: World) -> Outcome:
-    outcome = Outcome("two recsys run on one output folder")
-    world.ingest_next(seed=11)
-    digests, before = world.span_digests(), _versions(world)[-1]
-    watcher = RunWatcher(_start_run(world))
-    watcher.started("FileBasedExampleGen")
-    second = world.recsys("run")
-    first = watcher.finish()
-    outcome.note = f"second: exit {second.returncode}, {second.stderr.strip()[-200:]}"
-    problems = served_check(world, before)
-    outcome.runs = world.commands
-    outcome.wrong_model_served += bool(problems)
-    outcome.data_lost += lost_ratings(world, digests)
-    outcome.survived = (first == 0 and second.returncode == 5 and not problems
-                        and _versions(world)[-1] != before)
-    return outcome
+def refused_during_run(fault: str, component: str, *command: str) -> Callable[[World], Outcome]:
+    """`command` while a run on the same output folder is in `component`: refused (exit 5),
+    and the run completes and pushes."""
+
+    def scenario(world: World) -> Outcome:
+        outcome = Outcome(fault)
+        world.ingest_next(seed=11)
+        digests, before = world.span_digests(), _versions(world)[-1]
+        watcher = RunWatcher(_start_run(world))
+        watcher.started(component)
+        other = world.recsys(*command)
+        during = watcher.process.poll() is None
+        first = watcher.finish()
+        outcome.note = (f"{command[0]}: exit {other.returncode}, "
+                        f"{other.stderr.strip()[:200]}"
+                        f"{' (while the run went on)' if during else ' (after the run ended)'}")
+        problems = served_check(world, before)
+        outcome.runs = world.commands
+        outcome.wrong_model_served += bool(problems)
+        outcome.data_lost += lost_ratings(world, digests)
+        outcome.survived = (during and first == 0 and other.returncode == 5 and not problems
+                            and _versions(world)[-1] != before)
+        return outcome
+
+    return scenario
 
 
 def ingest_during_run(world: World) -> Outcome:
@@ -580,23 +635,6 @@ def ingest_during_run(world: World) -> Outcome:
     return outcome
 
 
-def rollback_during_push(world: World) -> Outcome:
-    outcome = Outcome("recsys rollback while a run pushes")
-    world.ingest_next(seed=11)
-    digests, before = world.span_digests(), _versions(world)[-1]
-    watcher = RunWatcher(_start_run(world))
-    watcher.started("Pusher")
-    back = world.recsys("rollback")
-    first = watcher.finish()
-    outcome.note = f"rollback: exit {back.returncode}, {back.stderr.strip()[-200:]}"
-    problems = served_check(world, before)
-    outcome.runs = world.commands
-    outcome.wrong_model_served += bool(problems)
-    outcome.data_lost += lost_ratings(world, digests)
-    outcome.survived = (first == 0 and back.returncode == 5 and not problems)
-    return outcome
-
-
 def run_during_dag_run(world: World) -> Outcome:
     """A DAG run holds its lease (tests/end_to_end/test_airflow.py runs the DAG itself)."""
     from pipeline.lock import give_back_lease, output_lock, take_lease
@@ -608,36 +646,31 @@ def run_during_dag_run(world: World) -> Outcome:
         take_lease(world.output, "scheduled__2026-12-07")
     refused = world.recsys("run")
     give_back_lease(world.output)
-    outcome.note = f"run: exit {refused.returncode}, {refused.stderr.strip()[-200:]}"
+    outcome.note = f"run: exit {refused.returncode}, {refused.stderr.strip()[:200]}"
     _recover(world, outcome, digests, before)
     outcome.survived = outcome.survived and refused.returncode == 5
     return outcome
 
 
-def two_ingests(world: World, size: int = 200_000) -> Outcome:
-    from pipeline.lock import INGEST_LOCK_FILE
-
+def two_ingests(world: World, size: int = 1_000_000) -> Outcome:
     outcome = Outcome("two recsys ingest into one data folder")
-    latest = os.path.join(world.data, world.spans()[-1])
-    big = _batch(latest, os.path.join(world.root, "big.csv"), 5 * 10**7, 3, size)
-    small = _batch(latest, os.path.join(world.root, "small.csv"), 6 * 10**7, 4)
+    big = _batch(spans_latest(world), os.path.join(world.root, "big.csv"), 5 * 10**7, 3, size)
+    small = _batch(spans_latest(world), os.path.join(world.root, "small.csv"), 6 * 10**7, 4)
     spans_before = world.spans()
-    world.commands += 1
-    first = subprocess.Popen([RECSYS, "ingest", big, *world.args()], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-    lock = os.path.join(world.data, INGEST_LOCK_FILE)
-    while not os.path.exists(lock) and first.poll() is None:
-        time.sleep(0.001)
+    first = _start_ingest(world, big)
+    _when_locked(world, first)
     second = world.recsys("ingest", small)
+    during = first.poll() is None
     first.wait()
     retried = world.recsys("ingest", small) if second.returncode == 5 else second
     new = [s for s in world.spans() if s not in spans_before]
     outcome.runs = world.commands
     counts = sorted(world.ratings_in(s) for s in new)
     outcome.data_lost = max(0, size + BATCH - sum(counts))
-    outcome.survived = (first.returncode == 0 and second.returncode == 5
+    outcome.survived = (during and first.returncode == 0 and second.returncode == 5
                         and retried.returncode == 0 and counts == sorted([size, BATCH]))
-    outcome.note = f"second: exit {second.returncode}, {second.stderr.strip()[-200:]}"
+    outcome.note = (f"second: exit {second.returncode}, {second.stderr.strip()[:200]}"
+                    f"{' (while the first worked)' if during else ' (after the first ended)'}")
     return outcome
 
 
@@ -692,10 +725,17 @@ def main(argv=None) -> int:
               "damage": [damaged_examples, damaged_serving_version("saved_model.pb missing"),
                          damaged_serving_version("variables truncated"), damaged_metadata,
                          half_written_lock],
-              "disk": [disk_full_during(c) for c in ("FileBasedExampleGen", "Trainer", "Pusher")]
-              + [disk_full_ingest],
-              "concurrency": [two_runs, ingest_during_run, rollback_during_push,
-                              run_during_dag_run, two_ingests]}
+              "disk": [disk_full_during("FileBasedExampleGen"), disk_full_during("Trainer"),
+                       disk_full_during("Pusher", "ReleaseGate", 0.5), disk_full_ingest],
+              "concurrency": [
+                  refused_during_run("two recsys run on one output folder",
+                                     "FileBasedExampleGen", "run"),
+                  ingest_during_run,
+                  # (rollback's imports take seconds: started as the Evaluator does, it
+                  # asks for the lock while the run evaluates, gates or pushes)
+                  refused_during_run("recsys rollback while a run evaluates and pushes",
+                                     "Evaluator", "rollback"),
+                  run_during_dag_run, two_ingests]}
     outcomes = []
     for group in args.only.split(","):
         mounted = group == "disk" and _mount_small_disk(root)

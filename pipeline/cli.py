@@ -5,6 +5,7 @@ import errno
 import json
 import logging
 import os
+import re
 import sys
 import time
 import warnings
@@ -228,14 +229,22 @@ def _write_report(config, durations, peak_mb, error=None) -> None:
 
 
 def _serving_context(args, config):
-    from pipeline.serving import Recommender, item_titles, latest_model_dir
+    from pipeline.serving import BrokenModelError, Recommender, item_titles, latest_model_dir
 
     data_dir = config.raw_folders[0]
     if args.data is None:
         from pipeline.run_record import last_run
 
         data_dir = last_run(config).get("data_dir", data_dir)
-    recommender = Recommender(latest_model_dir(config.serving_dir))
+    try:
+        recommender = Recommender(latest_model_dir(config.serving_dir))
+    except BrokenModelError as error:
+        from components.pusher.versions import numbered_versions
+
+        earlier = numbered_versions(config.serving_dir)[:-1]
+        raise BrokenModelError(
+            f"{error}: `recsys rollback` serves version {earlier[-1]} again" if earlier else
+            f"{error}: `recsys run` pushes a new version above it") from None
     titles = item_titles(data_dir) if os.path.exists(data_dir) else {}
     return recommender, titles
 
@@ -352,8 +361,8 @@ def _command_history(args, config) -> int:
     rows = [(r.finished_time, r) for r in records] + [(i.started_time, i) for i in interrupted]
     for _, record in sorted(rows, key=lambda row: row[0]):
         if isinstance(record, Interrupted):
-            print(f"{record.started:19s}  interrupted during {record.component} (killed or "
-                  "crashed; a rerun starts it again)")
+            again = " (a rerun starts there again)" if record.how.startswith("interrupted") else ""
+            print(f"{record.started:19s}  {record.how}{again}")
             continue
         spans = (f"{record.spans[0]}-{record.spans[-1]}" if len(record.spans) > 1 else
                  ",".join(map(str, record.spans)) or "-")
@@ -602,7 +611,9 @@ def _no_space(error: BaseException):
         text = str(error)
         if (getattr(error, "errno", None) == errno.ENOSPC or "No space left on device" in text
                 or "database or disk is full" in text):
-            return text.strip().splitlines()[0][:300] if text.strip() else "ENOSPC"
+            # (ML Metadata's message goes on with the whole SQL query)
+            line = text.strip().splitlines()[0] if text.strip() else "ENOSPC"
+            return re.sub(r"\s+query:\s+[A-Z]{4,}\b.*", "", line)[:300]
         error = error.__cause__ or error.__context__
     return None
 

@@ -22,6 +22,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.pusher.versions import numbered_versions, publish
 from pipeline.config import PipelineConfig
+from pipeline.pipeline import EXAMPLE_GEN_ID
 from pipeline.validated_spans import span_of
 
 _INPUT, _OUTPUT = metadata_store_pb2.Event.INPUT, metadata_store_pb2.Event.OUTPUT
@@ -155,32 +156,58 @@ def run_history(config: PipelineConfig) -> List[RunRecord]:
 
 @dataclasses.dataclass
 class Interrupted:
-    """A run that never finished: a component execution left running, its process gone."""
+    """A run that did not finish: killed (or crashed) in a component, or failed in one."""
 
     started: str
     started_time: float  # seconds since the epoch
-    component: str  # the pipeline node that was running
+    how: str  # "interrupted during Trainer", "interrupted after Transform", "failed in Pusher"
+
+
+def _node_names(store) -> Dict[int, str]:
+    """Each execution's pipeline node (Trainer, ReleaseGate, ...)."""
+    nodes = {}
+    for kind in ("node", "component_run"):
+        for context in store.get_contexts_by_type(kind):
+            for execution in store.get_executions_by_context(context.id):
+                nodes[execution.id] = context.name.rsplit(".", 1)[-1]
+    return nodes
+
+
+def _unfinished(executions, nodes) -> Optional[str]:
+    """How a run's executions say it ended, when it did not finish (None when it did)."""
+    state = metadata_store_pb2.Execution
+    for execution in executions:
+        if execution.last_known_state in (state.NEW, state.RUNNING):
+            return f"interrupted during {nodes.get(execution.id, '?')}"
+    failed = [e for e in executions if e.last_known_state == state.FAILED]
+    if failed:
+        return f"failed in {nodes.get(failed[0].id, '?')}"
+    names = [nodes.get(e.id) for e in executions]
+    if set(names) <= {EXAMPLE_GEN_ID} or "Pusher" in names:
+        return None  # a catch-up of one span (ExampleGen alone), or a run that finished
+    return f"interrupted after {names[-1]}"
 
 
 def interrupted_runs(config: PipelineConfig) -> List[Interrupted]:
-    """Executions ML Metadata still has as running while no run holds the output folder: the
-    runs killed (or crashed) in them, oldest first. Their reruns start those components anew."""
+    """The local runs ML Metadata holds that did not finish, while no run holds the output
+    folder, oldest first: killed or crashed in (or between) components, or failed in one.
+    Their reruns start those components anew."""
     from pipeline.lock import held
     from pipeline.results import open_store
 
     if not os.path.exists(config.metadata_path) or held(config.output_dir):
         return []
     store = open_store(config)
-    unfinished = (metadata_store_pb2.Execution.NEW, metadata_store_pb2.Execution.RUNNING)
+    nodes = _node_names(store)
     found = []
-    for execution in store.get_executions():
-        if execution.last_known_state not in unfinished:
-            continue
-        nodes = [c.name.rsplit(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
-                 if store.get_context_types_by_id([c.type_id])[0].name == "node"]
-        started = execution.create_time_since_epoch / 1000
-        found.append(Interrupted(time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
-                                 started, nodes[0] if nodes else "?"))
+    for run in store.get_contexts_by_type("pipeline_run"):
+        executions = sorted(store.get_executions_by_context(run.id),
+                            key=lambda e: e.create_time_since_epoch)
+        how = _unfinished(executions, nodes) if executions else None
+        if how is not None:
+            started = executions[0].create_time_since_epoch / 1000
+            found.append(Interrupted(time.strftime("%Y-%m-%d %H:%M:%S",
+                                                   time.localtime(started)), started, how))
     return sorted(found, key=lambda run: run.started_time)
 
 
@@ -191,6 +218,9 @@ def serving_versions(config: PipelineConfig) -> List[str]:
 def rollback(config: PipelineConfig, version: Optional[str] = None) -> Tuple[str, str]:
     """Serves `version` (default: the one before the version in service) as a new highest
     version; returns (new version, version). The models pushed after it lose their blessing."""
+    from pipeline.results import check_metadata
+
+    check_metadata(config)  # before serving/ changes: the blessings must follow it
     versions = serving_versions(config)
     if not versions:
         raise RollbackError(f"nothing has been pushed to {config.serving_dir}")

@@ -97,12 +97,11 @@ class Recommender:
         self.model_dir = model_dir
         try:
             self._model = tf.saved_model.load(model_dir)
-        except (OSError, ValueError, tf.errors.OpError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever the loader raises: a file is bad
             lines = (getattr(error, "message", None) or str(error)).strip().splitlines()
             why = lines[0] if lines else type(error).__name__
-            raise BrokenModelError(f"{model_dir} does not load as a SavedModel ({why}); "
-                                   "`recsys rollback` serves the version before it, or move "
-                                   "the folder aside") from None
+            raise BrokenModelError(f"{model_dir} does not load as a SavedModel ({why})"
+                                   ) from None
 
     def ids(self, kind: str) -> List[str]:
         """The model's known user ids (kind 'user') or served item ids ('item'), in index

@@ -1,6 +1,7 @@
 """`recsys ingest`: batches become spans whole, or not at all."""
 
 import csv
+import errno
 import os
 
 import pytest
@@ -105,24 +106,27 @@ def test_quarantine_ingests_the_good_rows_and_keeps_the_bad_with_reasons(data_di
     assert len(_table(result.folder, R.RATINGS_FILE)) == 2
 
 
-def test_a_crash_mid_ingest_leaves_no_span_and_the_next_ingest_succeeds(
-        data_dir, batch, tmp_path, monkeypatch):
+def test_a_full_disk_mid_ingest_leaves_no_span_nor_staging_and_the_next_ingest_succeeds(
+        data_dir, batch, tmp_path, monkeypatch, capsys):
     I.ingest(data_dir, batch)
     second = _write(tmp_path / "second.csv", [HEADER, "3,4,2,900000010"])
     write_csv = R.write_csv
 
-    def crash_on_ratings(path, columns, rows):
+    def full_on_ratings(path, columns, rows):
         if os.path.basename(path) == R.RATINGS_FILE:
-            raise OSError("disk full (injected)")
+            raise OSError(errno.ENOSPC, "No space left on device", path)
         write_csv(path, columns, rows)
 
-    monkeypatch.setattr(R, "write_csv", crash_on_ratings)
-    with pytest.raises(OSError, match="injected"):
+    monkeypatch.setattr(R, "write_csv", full_on_ratings)
+    with pytest.raises(OSError, match="No space left"):
         I.ingest(data_dir, second)
     assert [n for n, _ in S.spans(data_dir)] == [0, 1]  # no half span 2
+    assert not [n for n in os.listdir(data_dir) if n.startswith(S.TEMP_PREFIX)]
+    assert cli.main(["ingest", second, "--data", data_dir]) == cli.EXIT_NO_SPACE
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("error: no space left on device")
     monkeypatch.setattr(R, "write_csv", write_csv)
     assert I.ingest(data_dir, second).span == 2
-    assert not [n for n in os.listdir(data_dir) if n.startswith(S.TEMP_PREFIX)]
 
 
 def test_a_folder_that_is_not_raw_data_is_refused(tmp_path, batch):
