@@ -594,9 +594,9 @@ def main(argv=None, own_process: bool = False) -> int:
     except Exception as error:  # noqa: BLE001 - one line for users, the traceback with -v
         full = _no_space(error)
         if full and not args.verbose:
-            print(f"error: no space left on device ({full}); free some and run again: the "
-                  "rerun starts from the components that finished, and nothing half written "
-                  "is served", file=sys.stderr)
+            print(f"error: no space left on device ({full}); free some and run the command "
+                  "again: nothing half written is kept or served (a run goes on from the "
+                  "components that finished)", file=sys.stderr)
             return EXIT_NO_SPACE
         if args.verbose:
             raise

@@ -33,7 +33,7 @@ class Executor(tfx_pusher.Executor):
             self._MarkNotPushed(model_push)
             return
         model_path = self.GetModelPath(input_dict)
-        version = publish(model_path, base)
+        version = publish(model_path, base, reuse_highest=True)
         io_utils.copy_dir(model_path, model_push.uri)  # TFX's archive copy, as its Pusher
         self._MarkPushed(model_push, pushed_destination=os.path.join(base, version),
                          pushed_version=version)

@@ -2,9 +2,9 @@
 
 A version is published whole or not at all: copied into a dot-named folder that no server
 reads, flushed to disk, then renamed into place. A process killed mid-copy, or a full disk,
-leaves only the dot-named folder, which the next publish clears. Publishing the model the
-highest version already holds (a push whose run was killed before ML Metadata recorded it,
-pushed again by the rerun) returns that version rather than a second copy.
+leaves only the dot-named folder, which the next publish clears. The Pusher publishing the
+model the highest version already holds (a push whose run was killed before ML Metadata
+recorded it, pushed again by the rerun) gets that version back rather than a second copy.
 """
 
 import os
@@ -53,13 +53,14 @@ def clear_staging(serving_dir: str) -> None:
                 shutil.rmtree(os.path.join(serving_dir, name), ignore_errors=True)
 
 
-def publish(source_dir: str, serving_dir: str) -> str:
-    """Copies source_dir in as the next version; returns the version."""
+def publish(source_dir: str, serving_dir: str, reuse_highest: bool = False) -> str:
+    """Copies source_dir in as the next version; returns the version. reuse_highest: the
+    Pusher's rerun of a push ML Metadata never recorded returns the version it wrote."""
     os.makedirs(serving_dir, exist_ok=True)
     clear_staging(serving_dir)
     versions = numbered_versions(serving_dir)
     digest = fingerprint(source_dir)
-    if versions and digest is not None and fingerprint(
+    if reuse_highest and versions and digest is not None and fingerprint(
             os.path.join(serving_dir, versions[-1])) == digest:
         return versions[-1]
     version = next_version(serving_dir)

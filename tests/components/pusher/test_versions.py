@@ -90,8 +90,10 @@ def test_publishing_the_model_the_highest_version_holds_reuses_it(tmp_path):
     """A run killed after its push but before ML Metadata recorded it pushes again on rerun."""
     serving = str(tmp_path / "serving")
     version = publish(_model(tmp_path / "m1", b"a"), serving)
-    assert publish(_model(tmp_path / "again", b"a"), serving) == version
+    assert publish(_model(tmp_path / "again", b"a"), serving, reuse_highest=True) == version
     assert numbered_versions(serving) == [version]
+    copy = publish(_model(tmp_path / "third", b"a"), serving)  # a rollback's copy: a new one
+    assert numbered_versions(serving) == [version, copy]
 
 
 def test_versions_stay_above_the_highest_when_the_clock_is_behind(tmp_path, monkeypatch):
