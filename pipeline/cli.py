@@ -99,13 +99,16 @@ def _print_summary(config, durations, elapsed, result) -> None:
 
 def _command_run(args, config) -> int:
     from pipeline.lock import output_lock
+    from pipeline.on_dask.cluster import dask_cluster
 
     def say_stale(owner):
         print("Took over a lock file that could not be read" if owner.get("unreadable") else
               f"Cleared the lock of a run that is gone (pid {owner.get('pid')}, started "
               f"{owner.get('started')})")
 
-    with output_lock(config.output_dir, on_stale=say_stale):
+    with output_lock(config.output_dir, on_stale=say_stale), dask_cluster(config) as address:
+        if address:
+            print(f"Beam components on the Dask cluster at {address}", flush=True)
         return _watch(config, args.interval) if args.watch else _run_once(config)
 
 
@@ -467,6 +470,14 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", parents=[common], help="run the whole pipeline")
     run.add_argument("--beam-arg", action="append", default=[], dest="beam_args",
                      help="extra Beam pipeline option, e.g. --beam-arg=--direct_num_workers=2")
+    run.add_argument("--beam-runner", choices=("direct", "dask"), dest="beam_runner",
+                     help="where the Beam components run: direct (default) or dask (a local "
+                          "cluster of --dask-workers processes, or the one at --dask-address "
+                          "or DASK_SCHEDULER_ADDRESS)")
+    run.add_argument("--dask-workers", type=arguments.positive, dest="dask_workers",
+                     help="worker processes of the local Dask cluster (default 2)")
+    run.add_argument("--dask-address", dest="dask_address",
+                     help="a running Dask scheduler, e.g. tcp://HOST:8786")
     run.add_argument("--watch", action="store_true",
                      help="keep running: retrain whenever a new span (or code or settings) "
                           "lands")
@@ -584,7 +595,9 @@ def main(argv=None, own_process: bool = False) -> int:
                   (OutputLockedError, EXIT_LOCKED), (ExamplesLostError, EXIT_EXAMPLES_LOST),
                   (MetadataDamagedError, EXIT_DAMAGED))
     try:
-        config = load_config(args.config, data_dir=args.data, output_dir=args.output)
+        config = load_config(args.config, data_dir=args.data, output_dir=args.output,
+                             **{name: getattr(args, name, None) for name in
+                                ("beam_runner", "dask_workers", "dask_address")})
         if getattr(args, "beam_args", None):
             config = config.with_beam_args(args.beam_args)
         return args.handler(args, config)

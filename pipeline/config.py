@@ -13,6 +13,8 @@ from data import spans
 PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_FILE = os.path.join(PROJECT_DIR, "schemas", "schema.pbtxt")
 LAYOUTS = ("auto", "spans", "flat")
+BEAM_RUNNERS = ("direct", "dask")
+DASK_RUNNER = "pipeline.on_dask.runner.DaskRunner"
 # Beam options that tell workers where their code comes from. With none of them TFX copies and
 # packages its own install (49 MB, ~4.5 s) for every Beam component, even on the DirectRunner.
 DEPENDENCY_OPTIONS = ("--setup_file", "--extra_package", "--extra_packages", "--requirements_file",
@@ -46,6 +48,11 @@ class PipelineConfig:
     split_buckets: Tuple[Tuple[str, int], ...] = (("train", 4), ("eval", 1))
     schema_file: str = SCHEMA_FILE
     beam_args: Tuple[str, ...] = ("--direct_running_mode=in_memory", "--direct_num_workers=1")
+    # dask: the Beam components on a Dask cluster (pipeline/on_dask/): the one at dask_address
+    # or DASK_SCHEDULER_ADDRESS, else a local one of dask_workers processes for the command.
+    beam_runner: str = "direct"
+    dask_workers: int = 2
+    dask_address: str = ""
     # Where this project's setup.py is, for Beam workers on other machines (the image's copy
     # when compiled for Kubeflow).
     project_dir: str = PROJECT_DIR
@@ -55,6 +62,11 @@ class PipelineConfig:
     def __post_init__(self):
         if self.layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if self.beam_runner not in BEAM_RUNNERS:
+            raise ValueError(f"beam_runner must be one of {', '.join(BEAM_RUNNERS)}, "
+                             f"got {self.beam_runner!r}")
+        if self.dask_workers < 1:
+            raise ValueError(f"dask_workers must be at least 1, got {self.dask_workers}")
 
     @property
     def spanned(self) -> bool:
@@ -93,11 +105,16 @@ class PipelineConfig:
 
     @property
     def beam_pipeline_args(self) -> Tuple[str, ...]:
-        """beam_args, plus this project as the workers' package unless they name their own
-        (a remote runner's workers need components/ and data/; the DirectRunner ignores it)."""
-        if any(arg.split("=")[0] in DEPENDENCY_OPTIONS for arg in self.beam_args):
-            return self.beam_args
-        return self.beam_args + (f"--setup_file={os.path.join(self.project_dir, 'setup.py')}",)
+        """beam_args (with the Dask runner where beam_runner is dask), plus this project as the
+        workers' package unless they name their own (a remote runner's workers need
+        components/ and data/; the DirectRunner ignores it)."""
+        args = self.beam_args
+        if self.beam_runner == "dask":
+            args += (f"--runner={DASK_RUNNER}",) + (
+                (f"--dask_client_address={self.dask_address}",) if self.dask_address else ())
+        if any(arg.split("=")[0] in DEPENDENCY_OPTIONS for arg in args):
+            return args
+        return args + (f"--setup_file={os.path.join(self.project_dir, 'setup.py')}",)
 
     def with_beam_args(self, extra) -> "PipelineConfig":
         return dataclasses.replace(self, beam_args=tuple(self.beam_args) + tuple(extra))
