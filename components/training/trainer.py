@@ -7,6 +7,7 @@ examples and exports the same signatures, so the Evaluator and the CLI treat the
 import concurrent.futures
 import ctypes
 import dataclasses
+import functools
 import gc
 import json
 import os
@@ -56,6 +57,7 @@ from components.training.cold_items import (
     with_cold_items,
 )
 from components.training.in_memory import InMemoryExamples
+from components.training.local_workers import train_on_local_workers
 from components.training.warm_start import WarmStartReport, load_previous, warm_start, weights_of
 
 READ_BATCH = 65536
@@ -148,6 +150,10 @@ class TrainingConfig:
     # local device; "multi_worker_mirrored" on every worker the TF_CONFIG environment variable
     # names (a Vertex AI or Kubeflow training job runs the Trainer once per worker).
     distribution: str = ""
+    # With multi_worker_mirrored: the Trainer starts this many worker processes on this machine
+    # (components/training/local_workers.py); 0: the workers are a training job's, each running
+    # the Trainer with its own TF_CONFIG.
+    local_workers: int = 0
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -169,6 +175,11 @@ class TrainingConfig:
         if self.distribution not in DISTRIBUTIONS:
             raise ValueError(f"training.distribution must be one of {DISTRIBUTIONS}, "
                              f"got {self.distribution!r}")
+        if self.local_workers and self.distribution != "multi_worker_mirrored":
+            raise ValueError("training.local_workers needs training.distribution: "
+                             f"multi_worker_mirrored, got {self.distribution!r}")
+        if self.local_workers < 0:
+            raise ValueError(f"training.local_workers must be ≥ 0, got {self.local_workers}")
         if self.retrieval not in RETRIEVALS:
             raise ValueError(f"training.retrieval must be one of {', '.join(RETRIEVALS)}, "
                              f"got {self.retrieval!r}")
@@ -214,8 +225,15 @@ def distribution_strategy(config: TrainingConfig) -> tf.distribute.Strategy:
     if config.distribution == "mirrored":
         return tf.distribute.MirroredStrategy()
     if config.distribution == "multi_worker_mirrored":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return multi_worker_strategy()
     return tf.distribute.get_strategy()
+
+
+@functools.cache
+def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
+    """One per process, for the gate's fit and the refit alike: it configures the process's
+    collective ops, which can be configured once."""
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def budgeted_epochs(epochs: int, examples: int, budget: int) -> int:
@@ -312,7 +330,7 @@ def fit_hybrid(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog,
     # Epochs that started before blended_seconds shared the cores with the item autoencoder
     # (blended_models_seconds: the name the benchmark reads; EASE now fits before the towers).
     training = {"examples": catalog.num_ratings, "batch_size": config.batch_size,
-                "epochs": epochs,
+                "epochs": epochs, "replicas": strategy.num_replicas_in_sync,
                 "epoch_seconds": epoch_times.seconds, "epoch_starts": epoch_times.starts,
                 # Each objective's mean over each epoch's steps (the run report's loss curves).
                 "epoch_losses": {name: [float(value) for value in values]
@@ -470,7 +488,11 @@ class Laps:
 
 def run_fn(fn_args: FnArgs) -> None:
     """TFX calls this with the raw examples and the Transform graph."""
-    _train_and_export(fn_args)
+    workers = TrainingConfig.from_custom_config(fn_args.custom_config).local_workers
+    if workers:
+        train_on_local_workers(fn_args, workers, _train_and_export)
+    else:
+        _train_and_export(fn_args)
     _return_freed_memory()
 
 

@@ -11,7 +11,6 @@ transform, rather than run it wrong. docs/distributed.md says which components r
 """
 
 import dataclasses
-import inspect
 import zlib
 from typing import Any, Dict, List
 
@@ -193,10 +192,12 @@ class _Bags(PipelineVisitor):
         if signature.is_stateful_dofn() or signature.is_splittable_dofn():
             raise UnsupportedOnDaskError(f"{node.full_label}: state, timers and splittable DoFns "
                                     f"do not run on Dask")
-        for parameter in inspect.signature(transform.fn.process).parameters.values():
-            if isinstance(parameter.default, _DoFnParam):
-                raise UnsupportedOnDaskError(f"{node.full_label}: DoFn parameters "
-                                        f"({parameter.name}) do not run on Dask")
+        # The wrapped callable's defaults, for Map and FlatMap: what Beam would fill in.
+        params = [type(value).__name__ for value in signature.process_method.defaults
+                  if isinstance(value, _DoFnParam)]
+        if params:
+            raise UnsupportedOnDaskError(f"{node.full_label}: DoFn parameters "
+                                         f"({', '.join(params)}) do not run on Dask")
         raw_args, raw_kwargs = transform.raw_side_inputs
         side_bags = []
 
