@@ -112,8 +112,9 @@ def _concatenated(parts):
     return [value for part in parts for value in part]
 
 
-# Keys encoded alike in every process: Python's hash() of a str or bytes differs between worker
-# processes, so a shuffle on it sends one key's values to several groups.
+# Keys encoded alike in every process: hash() of a str or bytes differs between processes
+# unless a nanny pinned their PYTHONHASHSEED (`dask worker --no-nanny` does not), and a shuffle
+# on it then splits a key's values over several groups.
 _KEY_CODER = coders.FastPrimitivesCoder().as_deterministic_coder("GroupByKey on Dask")
 
 

@@ -2,7 +2,11 @@
 primitive the components need gives what the DirectRunner gives, and what it does not
 translate is refused by name."""
 
+import json
 import os
+import subprocess
+import sys
+import time
 
 import apache_beam as beam
 import pytest
@@ -20,6 +24,42 @@ def scheduler():
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster:
         yield cluster.scheduler_address
+
+
+@pytest.fixture(scope="module")
+def unpinned_scheduler(tmp_path_factory):
+    """A scheduler whose two workers run without a nanny, each with its own PYTHONHASHSEED:
+    their hash() of a str differs (a nanny pins one seed for its workers)."""
+    folder = tmp_path_factory.mktemp("unpinned")
+    scheduler_file = str(folder / "scheduler.json")
+    command = [sys.executable, "-m"]
+    processes = [subprocess.Popen(command + ["distributed.cli.dask_scheduler",
+                                  "--scheduler-file", scheduler_file, "--port", "0",
+                                  "--no-dashboard", "--host", "127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for _ in range(600):
+            if os.path.exists(scheduler_file) and os.path.getsize(scheduler_file):
+                break
+            time.sleep(0.1)
+        for seed in ("1", "2"):
+            processes.append(subprocess.Popen(
+                command + ["distributed.cli.dask_worker", "--scheduler-file",
+                               scheduler_file, "--no-nanny", "--nthreads", "1",
+                               "--no-dashboard"],
+                env={**os.environ, "PYTHONHASHSEED": seed},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with open(scheduler_file) as handle:
+            address = json.load(handle)["address"]
+        from distributed import Client
+
+        with Client(address) as client:
+            client.wait_for_workers(2, timeout=120)
+        yield address
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
 
 
 def _run(build, scheduler, tmp_path, runner=DASK_RUNNER):
@@ -97,6 +137,14 @@ def test_each_primitive_gives_what_the_direct_runner_gives(case, scheduler, tmp_
     assert on_dask == _run(CASES[case], scheduler, tmp_path, runner="DirectRunner")
 
 
+def test_groups_by_key_alike_on_workers_that_hash_strings_differently(
+        unpinned_scheduler, tmp_path):
+    grouped = _run(CASES["group_by_key"], unpinned_scheduler, tmp_path)
+    assert grouped == _run(CASES["group_by_key"], unpinned_scheduler, tmp_path,
+                           runner="DirectRunner")
+    assert len(grouped) == 7
+
+
 def test_files_written_and_read_back(scheduler, tmp_path):
     prefix = str(tmp_path / "records")
     options = PipelineOptions([f"--runner={DASK_RUNNER}", f"--dask_client_address={scheduler}"])
@@ -119,7 +167,7 @@ def test_a_failing_dofn_fails_the_pipeline(scheduler, tmp_path):
 class _Stateful(beam.DoFn):
     COUNT = userstate.CombiningValueStateSpec("count", sum)
 
-    def process(self, element, count=beam.DoFn.StateParam(COUNT)):
+    def process(self, element, count=beam.DoFn.StateParam(COUNT)):  # noqa: B008 - Beam API
         yield element
 
 
