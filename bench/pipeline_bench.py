@@ -37,10 +37,11 @@ LATENCY_TARGETS = {"one_user_p50_ms": ("one user, p50 (ms)", 1.5, 4.0),
 
 
 def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
-              batch_users=None):
+              batch_users=None, overrides=None):
     """Runs the pipeline in this process: (seconds and peak MB per component, metrics,
     `recommend` latency — the batch call with batch_users users, default all — and the
-    Trainer's record; the config it ran)."""
+    Trainer's record; the config it ran). overrides: settings over the config file's (e.g.
+    beam_runner: dask, whose local cluster this process starts, as `recsys run` does)."""
     from pipeline.cli import _process_environment
 
     _process_environment(verbose=False)
@@ -51,16 +52,18 @@ def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
         with heap.long_lived(freeze=True):  # as `recsys run` does (pipeline/cli.py, main)
             from pipeline.config import load_config
         from pipeline import local_runner
+        from pipeline.on_dask.cluster import dask_cluster
         from pipeline.results import latest_run_result
 
-        config = load_config(config_file, data_dir=data_dir,
-                             output_dir=output_dir).with_beam_args(beam_args)
+        config = load_config(config_file, data_dir=data_dir, output_dir=output_dir,
+                             **(overrides or {})).with_beam_args(beam_args)
         imports = time.monotonic() - start
 
         def on_event(component, state, _seconds):
             memory.start(component if state == "running" else "between")
 
-        seconds = local_runner.run(config, on_event)
+        with dask_cluster(config):
+            seconds = local_runner.run(config, on_event)
     total = time.monotonic() - start
     result = latest_run_result(config)
     latency = {}
@@ -68,7 +71,9 @@ def timed_run(data_dir: str, config_file: str, output_dir: str, beam_args=(),
         latency = measure(result.pushed_dir, known_users(config.raw_folders[0]),
                           batch_users=batch_users)
     return {"seconds": seconds, "imports_seconds": imports, "total_seconds": total,
-            "peak_mb": memory.peaks, "metrics": result.metrics, "blessed": result.blessed,
+            "peak_mb": memory.peaks, "own_peak_mb": memory.own_peaks,
+            "largest_child_peak_mb": memory.child_peaks, "metrics": result.metrics,
+            "blessed": result.blessed,
             "recommend_latency": latency, "training": _training_record(config)}, config
 
 

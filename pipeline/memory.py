@@ -19,7 +19,10 @@ class PeakMemory:
         self._process = psutil.Process()
         self.current = "startup"
         self.peaks: Dict[str, float] = {}
-        self._children_peak = 0
+        # Per process: this one's peak, and the largest single child's (MB per component).
+        self.own_peaks: Dict[str, float] = {}
+        self.child_peaks: Dict[str, float] = {}
+        self._children_peak = self._largest_child = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample_children, daemon=True)
 
@@ -30,21 +33,26 @@ class PeakMemory:
 
     def _sample_children(self) -> None:
         while not self._stop.wait(CHILD_SAMPLE_SECONDS):
-            total = 0
+            sizes = []
             for child in self._process.children(recursive=True):
                 try:
-                    total += child.memory_info().rss
+                    sizes.append(child.memory_info().rss)
                 except Exception:  # noqa: BLE001 - a child may exit between listing and reading
                     pass
-            self._children_peak = max(self._children_peak, total)
+            self._children_peak = max(self._children_peak, sum(sizes))
+            self._largest_child = max([self._largest_child] + sizes)
 
     def start(self, component: str) -> None:
         """Closes the current component's peak and starts measuring the next one's."""
+        own = self._own_peak()
         self.peaks[self.current] = max(self.peaks.get(self.current, 0.0),
-                                       (self._own_peak() + self._children_peak) / 2**20)
+                                       (own + self._children_peak) / 2**20)
+        self.own_peaks[self.current] = max(self.own_peaks.get(self.current, 0.0), own / 2**20)
+        self.child_peaks[self.current] = max(self.child_peaks.get(self.current, 0.0),
+                                             self._largest_child / 2**20)
         with open("/proc/self/clear_refs", "w") as handle:
             handle.write("5")  # resets VmHWM to the current RSS
-        self._children_peak = 0
+        self._children_peak = self._largest_child = 0
         self.current = component
 
     def __enter__(self):

@@ -14,7 +14,7 @@ import tensorflow_data_validation as tfdv
 from components.training.trainer import TRAINING_FILE
 from pipeline import cli
 from pipeline.config import load_config
-from pipeline.results import latest_run_result
+from pipeline.results import RMSE_NAME, latest_run_result
 from tests.conftest import E2E_CONFIG
 
 
@@ -46,7 +46,7 @@ def _vocabularies(output):
 
 
 def _rmse(output):
-    return latest_run_result(load_config(output_dir=output)).metrics["rmse"]
+    return latest_run_result(load_config(output_dir=output)).metrics[RMSE_NAME]
 
 
 @pytest.fixture(scope="module")
