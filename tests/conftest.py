@@ -84,3 +84,11 @@ def _ranks_each_user_as_alone(recommender, users, features=None, k=10):
 @pytest.fixture(scope="session")
 def ranks_each_user_as_alone():
     return _ranks_each_user_as_alone
+
+
+@pytest.fixture(scope="session")
+def run(pipeline_run):
+    """The output folder of pipeline_run, which succeeded."""
+    output, code = pipeline_run
+    assert code == 0
+    return output

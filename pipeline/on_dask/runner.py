@@ -16,9 +16,9 @@ from typing import Any, Dict, List
 
 import apache_beam as beam
 from apache_beam import coders, pvalue
-from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor, PTransformOverride
 from apache_beam.runners.common import DoFnSignature
+from apache_beam.runners.dask.dask_runner import DaskOptions
 from apache_beam.runners.dask.overrides import (
     _Create,
     _GroupByKey,
@@ -31,7 +31,6 @@ from apache_beam.transforms.core import _DoFnParam
 from apache_beam.transforms.window import GlobalWindows
 from apache_beam.utils.windowed_value import WindowedValue
 
-RUNNER = f"{__name__}.DaskRunner"  # the --runner value
 BUNDLE_BYTES = 64 << 20  # a bounded source's split size: one partition each
 _MAIN = "__main__"  # the tag of a DoFn's untagged outputs
 
@@ -57,13 +56,6 @@ OVERRIDES = (_Replace(beam.Create, lambda create: _Create(create.values)),
 
 class UnsupportedOnDaskError(ValueError):
     """A transform this runner does not translate."""
-
-
-class DaskClusterOptions(PipelineOptions):
-    @classmethod
-    def _add_argparse_args(cls, parser):
-        parser.add_argument("--dask_client_address", default=None,
-                            help="the Dask scheduler's address, e.g. tcp://127.0.0.1:8786")
 
 
 def _unwrapped(value):
@@ -178,8 +170,8 @@ class _Bags(PipelineVisitor):
             bag = db.concat(inputs) if inputs else db.from_sequence([])
         elif isinstance(transform, beam.WindowInto):
             if not isinstance(transform.windowing.windowfn, GlobalWindows):
-                raise UnsupportedOnDaskError(f"{node.full_label}: only the global window runs on "
-                                        f"Dask, not {transform.windowing.windowfn}")
+                raise UnsupportedOnDaskError(f"{node.full_label}: only the global window runs "
+                                             f"on Dask, not {transform.windowing.windowfn}")
             bag = inputs[0]
         elif isinstance(transform, beam.ParDo):
             bag = self._par_do(node, transform, inputs[0])
@@ -191,8 +183,8 @@ class _Bags(PipelineVisitor):
     def _par_do(self, node, transform, main):
         signature = DoFnSignature(transform.fn)
         if signature.is_stateful_dofn() or signature.is_splittable_dofn():
-            raise UnsupportedOnDaskError(f"{node.full_label}: state, timers and splittable DoFns "
-                                    f"do not run on Dask")
+            raise UnsupportedOnDaskError(f"{node.full_label}: state, timers and splittable "
+                                         f"DoFns do not run on Dask")
         # The wrapped callable's defaults, for Map and FlatMap: what Beam would fill in.
         params = [type(value).__name__ for value in signature.process_method.defaults
                   if isinstance(value, _DoFnParam)]
@@ -226,7 +218,7 @@ class DaskRunner(PipelineRunner):
         import dask
         import distributed
 
-        address = (options.view_as(DaskClusterOptions).dask_client_address
+        address = (options.view_as(DaskOptions).address  # --dask_client_address
                    or dask.config.get("scheduler-address", None))
         if not address:
             raise ValueError("DaskRunner needs a scheduler: --dask_client_address or "

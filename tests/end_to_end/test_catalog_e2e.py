@@ -18,13 +18,6 @@ COLD_IDS = [item[0] for item in COLD_ITEMS]
 
 
 @pytest.fixture(scope="module")
-def run(pipeline_run):
-    output, code = pipeline_run
-    assert code == 0
-    return output
-
-
-@pytest.fixture(scope="module")
 def recommender(run):
     return Recommender(latest_model_dir(os.path.join(run, "serving")))
 

@@ -50,13 +50,6 @@ def _rmse(output):
 
 
 @pytest.fixture(scope="module")
-def direct(pipeline_run):
-    output, code = pipeline_run
-    assert code == 0
-    return output
-
-
-@pytest.fixture(scope="module")
 def on_dask(synthetic_folder, e2e_config_file, tmp_path_factory):
     output = str(tmp_path_factory.mktemp("on_dask") / "output")
     assert cli.main(["run", "--data", synthetic_folder, "--output", output, "--config",
@@ -64,13 +57,13 @@ def on_dask(synthetic_folder, e2e_config_file, tmp_path_factory):
     return output
 
 
-def test_on_dask_every_beam_component_wrote_what_the_direct_runner_wrote(direct, on_dask):
+def test_on_dask_every_beam_component_wrote_what_the_direct_runner_wrote(run, on_dask):
     for split in ("train", "eval"):
-        assert _records(on_dask, split) == _records(direct, split)
-        assert _statistics(on_dask, split) == _statistics(direct, split)
-    assert _vocabularies(on_dask) == _vocabularies(direct)
+        assert _records(on_dask, split) == _records(run, split)
+        assert _statistics(on_dask, split) == _statistics(run, split)
+    assert _vocabularies(on_dask) == _vocabularies(run)
     # The Evaluator scored the same model on the same examples.
-    assert _rmse(on_dask) == pytest.approx(_rmse(direct), abs=1e-4)
+    assert _rmse(on_dask) == pytest.approx(_rmse(run), abs=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +78,7 @@ def two_workers(synthetic_folder, tmp_path_factory):
     return output
 
 
-def test_two_training_workers_train_one_model_as_good_as_one_process(direct, two_workers):
+def test_two_training_workers_train_one_model_as_good_as_one_process(run, two_workers):
     model_run = _only(os.path.join(two_workers, "pipeline", "Trainer", "model_run", "*"))
     with open(os.path.join(model_run, TRAINING_FILE)) as handle:
         record = json.load(handle)
@@ -93,4 +86,4 @@ def test_two_training_workers_train_one_model_as_good_as_one_process(direct, two
     assert sorted(os.listdir(model_run)) == [TRAINING_FILE, "worker-0.log", "worker-1.log"]
     # Same settings, the same global batch split over two replicas: within noise (0.9205 one
     # process, 0.9196 two workers on a run of this size).
-    assert _rmse(two_workers) == pytest.approx(_rmse(direct), abs=0.01)
+    assert _rmse(two_workers) == pytest.approx(_rmse(run), abs=0.01)

@@ -37,13 +37,6 @@ def _raw_examples(store):
 
 
 @pytest.fixture(scope="module")
-def run(pipeline_run):
-    output, code = pipeline_run
-    assert code == 0
-    return output
-
-
-@pytest.fixture(scope="module")
 def recommender(run):
     return Recommender(latest_model_dir(os.path.join(run, "serving")))
 

@@ -11,7 +11,7 @@ from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import executable_spec_pb2, pipeline_pb2
 
 from pipeline import cli
-from pipeline.config import PROJECT_DIR, PipelineConfig
+from pipeline.config import DASK_RUNNER, PROJECT_DIR, PipelineConfig
 from pipeline.local_runner import arguments_hidden_from_absl
 from pipeline.pipeline import create_pipeline
 
@@ -72,3 +72,33 @@ def test_the_processs_arguments_do_not_reach_the_beam_executors_flags(monkeypatc
     with arguments_hidden_from_absl():
         StatisticsGenExecutor(context)
     assert sys.argv == argv  # given back afterwards
+
+
+def test_beam_runner_dask_reaches_every_beam_component(synthetic_folder, tmp_path,
+                                                        monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "_command_run", lambda args, config: seen.append(config) or 0)
+    assert cli.main(["run", "--data", synthetic_folder, "--output", str(tmp_path / "out"),
+                     "--beam-runner", "dask", "--dask-workers", "3",
+                     "--dask-address", "tcp://127.0.0.1:8786"]) == 0
+    assert (seen[0].beam_runner, seen[0].dask_workers) == ("dask", 3)
+    found = _beam_args_by_component(seen[0])
+    assert set(found) == BEAM_COMPONENTS
+    for args in found.values():
+        assert args[-3:-1] == [f"--runner={DASK_RUNNER}",
+                               "--dask_client_address=tcp://127.0.0.1:8786"]
+
+
+@pytest.mark.parametrize("flags, named", [(["--beam-runner", "spark"], "--beam-runner"),
+                                          (["--dask-workers", "0"], "--dask-workers")])
+def test_dask_flags_out_of_range_are_refused(flags, named, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--output", str(tmp_path)] + flags)
+    assert exited.value.code == 2 and named in capsys.readouterr().err
+
+
+def test_dask_settings_are_checked_in_the_config():
+    with pytest.raises(ValueError, match="beam_runner must be one of direct, dask"):
+        PipelineConfig(beam_runner="spark")
+    with pytest.raises(ValueError, match="dask_workers must be at least 1"):
+        PipelineConfig(dask_workers=0)

@@ -70,3 +70,11 @@ def test_the_strategy_is_chosen_by_the_training_config():
                       tf.distribute.MirroredStrategy)
     with pytest.raises(ValueError, match="training.distribution"):
         TrainingConfig(distribution="parameter_server")
+
+
+def test_local_workers_need_the_multi_worker_strategy():
+    with pytest.raises(ValueError, match="local_workers needs training.distribution"):
+        TrainingConfig(local_workers=2)
+    with pytest.raises(ValueError, match="local_workers must be ≥ 0"):
+        TrainingConfig(distribution="multi_worker_mirrored", local_workers=-1)
+    assert TrainingConfig(distribution="multi_worker_mirrored", local_workers=2).local_workers == 2
