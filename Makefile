@@ -23,7 +23,7 @@ help:
 	@echo "make schedule - run now, then again whenever a new span lands (recsys ingest)"
 	@echo "make airflow - a local Airflow (standalone, http://localhost:8080) running the DAG daily"
 	@echo "make kubeflow - compile the pipeline for Kubeflow Pipelines v2 (build/kubeflow/)"
-	@echo "make bench-scale - the pipeline on synthetic MovieLens-1M and -10M shapes (ARGS=--sizes 1m)"
+	@echo "make bench-scale - the pipeline on synthetic MovieLens-1M and -10M shapes, DirectRunner and Dask (ARGS='--sizes 1m --runners dask')"
 	@echo "make bench-example-gen - ExampleGen alone (ARGS=--data DIR --mode multi_processing)"
 	@echo "make bench-towers - the towers' training step alone at 100K, 1M and 10M shapes (ARGS=--profile)"
 	@echo "make bench-item-item - recommend's item-item term, whole rows against k neighbours"
