@@ -84,6 +84,6 @@ def test_two_training_workers_train_one_model_as_good_as_one_process(run, two_wo
         record = json.load(handle)
     assert record["replicas"] == 2 and record["refit"]["replicas"] == 2
     assert sorted(os.listdir(model_run)) == [TRAINING_FILE, "worker-0.log", "worker-1.log"]
-    # Same settings, the same global batch split over two replicas: within noise (0.9205 one
-    # process, 0.9196 two workers on a run of this size).
+    # Same settings, the same global batch split over two replicas: within noise
+    # (docs/benchmarks.md, "Two training workers").
     assert _rmse(two_workers) == pytest.approx(_rmse(run), abs=0.01)
