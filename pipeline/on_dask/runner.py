@@ -15,6 +15,9 @@ import zlib
 from typing import Any, Dict, List
 
 import apache_beam as beam
+import dask
+import dask.bag as db
+import distributed
 from apache_beam import coders, pvalue
 from apache_beam.pipeline import AppliedPTransform, PipelineVisitor, PTransformOverride
 from apache_beam.runners.common import DoFnSignature
@@ -150,8 +153,6 @@ class _Bags(PipelineVisitor):
         return bag
 
     def visit_transform(self, node: AppliedPTransform) -> None:
-        import dask.bag as db
-
         transform = node.transform
         inputs = [self.bag_of(v) for v in node.main_inputs.values()
                   if isinstance(v, pvalue.PCollection)]
@@ -215,9 +216,6 @@ class DaskRunner(PipelineRunner):
     """Runs a batch pipeline on the Dask scheduler at --dask_client_address."""
 
     def run_pipeline(self, pipeline, options):
-        import dask
-        import distributed
-
         address = (options.view_as(DaskOptions).address  # --dask_client_address
                    or dask.config.get("scheduler-address", None))
         if not address:
