@@ -59,10 +59,10 @@ def publish(source_dir: str, serving_dir: str, reuse_highest: bool = False) -> s
     os.makedirs(serving_dir, exist_ok=True)
     clear_staging(serving_dir)
     versions = numbered_versions(serving_dir)
-    digest = fingerprint(source_dir)
-    if reuse_highest and versions and digest is not None and fingerprint(
-            os.path.join(serving_dir, versions[-1])) == digest:
-        return versions[-1]
+    if reuse_highest and versions:
+        digest = fingerprint(source_dir)
+        if digest is not None and fingerprint(os.path.join(serving_dir, versions[-1])) == digest:
+            return versions[-1]
     version = next_version(serving_dir)
     staged = os.path.join(serving_dir, STAGING_PREFIX + version)
     try:
