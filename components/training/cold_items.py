@@ -72,18 +72,22 @@ def genre_lists(features: Dict[str, tf.Tensor]) -> List[np.ndarray]:
 
 
 def with_cold_items(tables, known_content: np.ndarray, cold_content: np.ndarray,
-                    cold_rank_vectors: np.ndarray, bias_scale: float = 1.0,
-                    bias_shift: float = 0.0):
+                    cold_rank_vectors: np.ndarray,
+                    known_users_map: Tuple[float, float] = (1.0, 0.0),
+                    strangers_map: Tuple[float, float] = (1.0, 0.0)):
     """tables with the cold items' ranking rows appended after the known items': their rank
     vectors as given (the content part of the model) and, for each rank bias table, the
-    content prior of the known items' biases (ridge), as bias_scale·prior + bias_shift. The
-    rating tables keep the known items only: a rating of a cold item is the towers'."""
+    content prior of the known items' biases (ridge), mapped as scale·prior + shift to the
+    scale of the users that table serves: known users (item_rank_biases) and users the model
+    never saw (cold_item_rank_biases). The rating tables keep the known items only: a rating
+    of a cold item is the towers'."""
     if not len(cold_content):
         return tables
 
-    def biases(known: np.ndarray) -> np.ndarray:
+    def biases(known: np.ndarray, scale_and_shift: Tuple[float, float]) -> np.ndarray:
+        scale, shift = scale_and_shift
         prior = content_prior(known_content, known, cold_content)
-        return np.concatenate([known, bias_scale * prior + bias_shift]).astype(np.float32)
+        return np.concatenate([known, scale * prior + shift]).astype(np.float32)
 
     return dataclasses.replace(
         tables,
@@ -91,8 +95,8 @@ def with_cold_items(tables, known_content: np.ndarray, cold_content: np.ndarray,
                                           cold_rank_vectors.astype(np.float32)]),
         content_rank_vectors=np.concatenate([tables.content_rank_vectors,
                                              cold_rank_vectors.astype(np.float32)]),
-        item_rank_biases=biases(tables.item_rank_biases),
-        cold_item_rank_biases=biases(tables.cold_item_rank_biases))
+        item_rank_biases=biases(tables.item_rank_biases, known_users_map),
+        cold_item_rank_biases=biases(tables.cold_item_rank_biases, strangers_map))
 
 
 def calibration(parts: Sequence[np.ndarray], served: np.ndarray,

@@ -374,7 +374,10 @@ def _with_cold_items(model: HybridModel, tables: TableModel, vocab: Vocabularies
     """tables serving the cold items too, from what a cold item has: the item tower's content
     vector (id masked) and the content prior of the rank biases, weighed by least squares on
     the known items' served scores (cold_items.calibration) — the item-item part has no
-    column for them, and the towers' own content rank bias ranked them below that prior."""
+    column for them, and the towers' own content rank bias ranked them below that prior.
+    Each bias table is fitted on the users it serves: known users' scores carry the item-item
+    rows of their history, strangers' (demographics only) carry none: one shift for both
+    would put new movies at the top of every stranger's list."""
     hidden = {F.ITEM_INDEX: tf.fill([catalog.num_items], tf.constant(
         vocab.items - F.OOV_BUCKETS, tf.int64))}
     content, _ = model.item_tower({**catalog.item_inputs(), **hidden})
@@ -391,10 +394,20 @@ def _with_cold_items(model: HybridModel, tables: TableModel, vocab: Vocabularies
         served += (seen[users] @ tables.item_item.sparse()).toarray()
     prior = content_prior(known_rows, tables.item_rank_biases, known_rows)
     (vector_weight, bias_weight), shift = calibration([rank_users @ content.T, prior], served)
+    # The same users as strangers: their demographics through the user tower, id and history
+    # masked (what recommend_with_features serves a user the model never saw).
+    strangers, _ = model.user_tower(catalog.user_inputs(), known=tf.zeros([catalog.num_users]))
+    strangers = model.rank_user_vectors(strangers).numpy()[users]
+    stranger_served = strangers @ tables.rank_item_vectors.T + tables.cold_item_rank_biases
+    stranger_prior = content_prior(known_rows, tables.cold_item_rank_biases, known_rows)
+    # The cold item's vector part is shared with known users; only its bias is fitted here.
+    (stranger_weight,), stranger_shift = calibration(
+        [stranger_prior], stranger_served - vector_weight * (strangers @ content.T))
     cold_vectors, _ = model.item_tower(cold.features)
     cold_vectors = model.rank_part(cold_vectors).numpy()
     extended = with_cold_items(tables, known_rows, cold_rows, vector_weight * cold_vectors,
-                               bias_weight, shift)
+                               known_users_map=(bias_weight, shift),
+                               strangers_map=(stranger_weight, stranger_shift))
     return dataclasses.replace(extended, content_rank_vectors=np.concatenate(
         [content, cold_vectors]))
 

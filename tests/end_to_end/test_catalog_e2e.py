@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from components import features as F
 from data import raw_format as R
 from pipeline import cli
 from pipeline.serving import Constraints, Recommender, RequestError, latest_model_dir
@@ -25,6 +26,11 @@ def recommender(run):
 @pytest.fixture(scope="module")
 def items(synthetic_folder):
     return {item.item_id: item for item in R.read_table(synthetic_folder, R.ITEMS_FILE)}
+
+
+@pytest.fixture(scope="module")
+def users(synthetic_folder):
+    return {user.user_id: user for user in R.read_table(synthetic_folder, R.USERS_FILE)}
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +80,21 @@ def test_unrated_movies_reach_the_users_whose_tastes_match_them(recommender, ite
     for cold in COLD_IDS[:2]:
         reached = sum(ranking.index(cold) < 20 for ranking in rankings)
         assert 0 < reached < len(users) / 4, cold
+
+
+def test_unrated_movies_reach_strangers_no_more_than_known_users(recommender, users):
+    """Users the model never saw, served from their demographics: a new movie reaches some
+    of their top 20s at most, as it does known users' (a bias fitted on known users, whose
+    scores add their history's item-item rows, would put it in every stranger's)."""
+    strangers = sorted(users)
+    rankings = [_ids(rows) for rows in recommender.recommend(
+        [f"stranger-{user}" for user in strangers], k=20, user_features={
+            F.AGE: [users[u].age for u in strangers],
+            F.GENDER: [users[u].gender for u in strangers],
+            F.OCCUPATION: [users[u].occupation for u in strangers],
+            F.ZIP_CODE: [users[u].zip_code for u in strangers]})]
+    for cold in COLD_IDS:
+        assert sum(cold in ranking for ranking in rankings) < len(strangers) / 4, cold
 
 
 def _genre_share(users, genres, items, rated_by) -> float:

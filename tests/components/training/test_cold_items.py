@@ -86,11 +86,14 @@ def test_calibration_weighs_each_part_by_what_it_predicts_of_the_served_score():
     assert shift == pytest.approx(2.0, abs=0.01)
 
 
-def test_cold_biases_are_the_content_prior_mapped_to_the_served_scale(
+def test_each_bias_table_maps_the_content_prior_to_its_own_users_scale(
         three_known_one_cold):
     tables, known, cold = three_known_one_cold
     plain = with_cold_items(tables, known, cold, np.zeros((1, 2)))
-    mapped = with_cold_items(tables, known, cold, np.zeros((1, 2)), bias_scale=2.0,
-                             bias_shift=-1.0)
+    mapped = with_cold_items(tables, known, cold, np.zeros((1, 2)),
+                             known_users_map=(2.0, -1.0), strangers_map=(0.5, 3.0))
     assert mapped.item_rank_biases[3] == pytest.approx(2.0 * plain.item_rank_biases[3] - 1.0)
+    assert mapped.cold_item_rank_biases[3] == pytest.approx(
+        0.5 * plain.cold_item_rank_biases[3] + 3.0)
     assert mapped.item_rank_biases[:3].tolist() == [1.0, 2.0, 3.0]
+    assert mapped.cold_item_rank_biases[:3].tolist() == [1.0, 2.0, 3.0]
