@@ -23,6 +23,7 @@ from bench.scale_bench import SIZES
 SHAPES = {"100k": (943, 1682, 100_000), **SIZES}  # users, items, ratings
 TRAIN_SHARE = 0.8  # ExampleGen's hash split: the Trainer sees 4 of 5 ratings
 BATCHES = 8  # distinct random batches, cycled
+TITLE_WORDS = 5000  # the title vocabulary's cap (features.TITLE_WORDS): the largest table
 
 
 def _catalog(users: int, items: int, ratings: int, rng: np.random.Generator):
@@ -33,7 +34,10 @@ def _catalog(users: int, items: int, ratings: int, rng: np.random.Generator):
     seen_items = rng.integers(0, items, splits[-1])
     genres = [rng.integers(0, 19, rng.integers(1, 4)) for _ in range(items)]
     return Catalog(user_features={}, item_year_buckets=rng.integers(0, 10, items),
-                   item_genres=genres, seen_splits=splits, seen_items=seen_items,
+                   item_genres=genres,
+                   item_title_tokens=[rng.integers(0, TITLE_WORDS, rng.integers(1, 5))
+                                      for _ in range(items)],
+                   seen_splits=splits, seen_items=seen_items,
                    seen_ratings=rng.integers(1, 6, splits[-1]).astype(np.float32),
                    popularity=np.bincount(seen_items, minlength=items) / splits[-1],
                    mean_rating=3.5, num_ratings=int(splits[-1]))
@@ -56,6 +60,8 @@ def _batch(catalog, size: int, rng: np.random.Generator):
                 F.YEAR_BUCKET: rng.integers(0, 10, size)}
     features = {name: tf.constant(values, tf.int64) for name, values in features.items()}
     features[F.GENRE_INDICES] = genres
+    features[F.TITLE_TOKENS] = tf.RaggedTensor.from_row_lengths(
+        rng.integers(0, TITLE_WORDS, 3 * size), np.full(size, 3)).to_sparse()
     return features, tf.constant(catalog.seen_ratings[rows])
 
 
@@ -72,7 +78,8 @@ def _step(shape: Tuple[int, int, int], seed: int):
     rng = np.random.default_rng(seed)
     catalog = _catalog(users, items, ratings, rng)
     vocab = Vocabularies(users=users + 1, items=items + 1, age_buckets=8, genders=3,
-                         occupations=22, zip_prefixes=101, year_buckets=11, genres=20)
+                         occupations=22, zip_prefixes=101, year_buckets=11, genres=20,
+                         title_tokens=TITLE_WORDS + 1)
     tf.keras.utils.set_random_seed(seed)
     model = hybrid_model(config, vocab, catalog)
     batches = [_batch(catalog, config.batch_size, rng) for _ in range(BATCHES)]

@@ -2,11 +2,11 @@
 
 A user is the sum of an id embedding (collaborative part), an encoding of their training
 ratings and a projection of their demographics (content part); an item likewise of its id and
-its genres and year. Each vector has a rating part — rating = global mean + user bias + item
-bias + ⟨user, item⟩ — and a ranking part scored over the whole catalog. The content parts
-carry users and items whose ids the model never saw (cold start): ids outside the vocabulary
-get a zero id embedding, and `id_dropout` hides known ids during training so the content
-parts learn to stand alone.
+its genres, title words and year. Each vector has a rating part — rating = global mean + user
+bias + item bias + ⟨user, item⟩ — and a ranking part scored over the whole catalog. The
+content parts carry users and items whose ids the model never saw (cold start): ids outside
+the vocabulary get a zero id embedding, and `id_dropout` hides known ids during training so
+the content parts learn to stand alone.
 """
 
 import dataclasses
@@ -32,6 +32,7 @@ class Vocabularies:
     zip_prefixes: int
     year_buckets: int
     genres: int
+    title_tokens: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,7 +305,8 @@ class UserTower(tf.keras.layers.Layer):
 
 
 class ItemTower(tf.keras.layers.Layer):
-    """Item id + genres (mean of genre embeddings) and year bucket → (vector, bias)."""
+    """Item id + genres and title words (means of their embeddings) and year bucket →
+    (vector, bias)."""
 
     def __init__(self, vocab: Vocabularies, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
@@ -312,11 +314,13 @@ class ItemTower(tf.keras.layers.Layer):
         self.ids = IdEmbedding(vocab.items, dim, config.tower_penalty(), config.id_dropout,
                                name="item_id")
         self.genres = MeanEmbedding(vocab.genres, 8, l2, name="genres")
+        self.title = MeanEmbedding(vocab.title_tokens, 16, l2, name="title")
         self.year = PenalizedEmbedding(vocab.year_buckets, 4, l2, name="year")
         self.content = ContentEncoder(dim, rank_bias=True, name="content")
 
     def _embeddings(self, features: Features) -> List[tf.Tensor]:
-        return [self.genres(features[F.GENRE_INDICES]), self.year(features[F.YEAR_BUCKET])]
+        return [self.genres(features[F.GENRE_INDICES]), self.title(features[F.TITLE_TOKENS]),
+                self.year(features[F.YEAR_BUCKET])]
 
     def call(self, features: Features, training=False, known=None
              ) -> Tuple[tf.Tensor, tf.Tensor]:

@@ -147,6 +147,9 @@ class RecommenderModule(tf.Module):
         self.transform = TransformGraph(transform_output)
         raw_spec = transform_output.raw_feature_spec()
         self._example_spec = {name: raw_spec[name] for name in F.MODEL_INPUTS}
+        # Like year and genres, a title may be left out (an item with no title words).
+        self._example_spec[F.TITLE] = tf.io.FixedLenFeature(
+            raw_spec[F.TITLE].shape, tf.string, default_value=[""] * raw_spec[F.TITLE].shape[0])
         self._num_users = catalog.num_users
         self._num_known_items = catalog.num_items
         self._num_items = len(items)

@@ -22,6 +22,7 @@ class Catalog:
     user_features: Dict[str, np.ndarray]  # [num_users] per user column, by user index
     item_year_buckets: np.ndarray  # [num_items]
     item_genres: List[np.ndarray]  # genre indices of each item
+    item_title_tokens: List[np.ndarray]  # title word indices of each item
     seen_splits: np.ndarray  # CSR row splits over users (+1 empty row for unknown users)
     seen_items: np.ndarray  # item indices rated by each user, per the splits
     seen_ratings: np.ndarray  # the rating of each (user, seen item) pair, aligned with seen_items
@@ -50,20 +51,36 @@ class Catalog:
 
     def item_inputs(self) -> Dict[str, tf.Tensor]:
         """Transformed item-side features of every known item, in index order."""
-        genres = tf.RaggedTensor.from_row_lengths(
-            np.concatenate(self.item_genres).astype(np.int64),
-            [len(g) for g in self.item_genres]).to_sparse()
         return {
             F.ITEM_INDEX: tf.range(self.num_items, dtype=tf.int64),
             F.YEAR_BUCKET: tf.constant(self.item_year_buckets),
-            F.GENRE_INDICES: genres,
+            F.GENRE_INDICES: _sparse(self.item_genres),
+            F.TITLE_TOKENS: _sparse(self.item_title_tokens),
         }
+
+
+def _sparse(rows: List[np.ndarray]) -> tf.SparseTensor:
+    """[len(rows), None] sparse int64 of each row's values."""
+    return tf.RaggedTensor.from_row_lengths(
+        np.concatenate([np.zeros(0, np.int64)] + list(rows)).astype(np.int64),
+        [len(row) for row in rows]).to_sparse()
 
 
 def _first_rows(index: np.ndarray, filled: np.ndarray) -> np.ndarray:
     """Row numbers of the first occurrence in this batch of each index not filled yet."""
     unique, first = np.unique(index, return_index=True)
     return first[~filled[unique]]
+
+
+def _fill_sparse_rows(target: List[np.ndarray], sparse: tf.SparseTensor, rows: np.ndarray,
+                      items: np.ndarray) -> None:
+    """target[item] = the values of the batch's sparse feature in row `rows[i]`, for each
+    (row, item) pair (a batch's sparse indices are sorted by row)."""
+    sparse_rows, values = sparse.indices.numpy()[:, 0], sparse.values.numpy()
+    starts = np.searchsorted(sparse_rows, rows, side="left")
+    ends = np.searchsorted(sparse_rows, rows, side="right")
+    for item, start, end in zip(items, starts, ends):
+        target[item] = values[start:end]
 
 
 def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
@@ -73,6 +90,7 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
     items_filled = np.zeros(num_items + 1, bool)
     year_buckets = np.zeros(num_items, np.int64)
     genres: List[np.ndarray] = [np.zeros(0, np.int64)] * num_items
+    title_tokens: List[np.ndarray] = [np.zeros(0, np.int64)] * num_items
     pair_users, pair_items, pair_ratings = [], [], []
     rating_sum, count = 0.0, 0
     for features, label in batches:
@@ -93,12 +111,8 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
         users_filled[users[new]] = True
         new = _first_rows(items, items_filled)
         year_buckets[items[new]] = features[F.YEAR_BUCKET].numpy()[rows[new]]
-        sparse = features[F.GENRE_INDICES]
-        genre_rows, genre_values = sparse.indices.numpy()[:, 0], sparse.values.numpy()
-        starts = np.searchsorted(genre_rows, rows[new], side="left")
-        ends = np.searchsorted(genre_rows, rows[new], side="right")
-        for item, start, end in zip(items[new], starts, ends):
-            genres[item] = genre_values[start:end]
+        _fill_sparse_rows(genres, features[F.GENRE_INDICES], rows[new], items[new])
+        _fill_sparse_rows(title_tokens, features[F.TITLE_TOKENS], rows[new], items[new])
         items_filled[items[new]] = True
     users = np.concatenate(pair_users)
     items = np.concatenate(pair_items)
@@ -109,6 +123,7 @@ def build_catalog(batches: Iterable, num_users: int, num_items: int) -> Catalog:
         user_features=user_features,
         item_year_buckets=year_buckets,
         item_genres=genres,
+        item_title_tokens=title_tokens,
         seen_splits=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
         seen_items=items[order].astype(np.int64),
         seen_ratings=ratings[order],

@@ -43,7 +43,8 @@ def cold_items(table: ItemTable, known_ids: Sequence[str], transform) -> ColdIte
     transformed = transform(table.raw_features(rows))
     return ColdItems([table.item_ids[row] for row in rows],
                      {name: transformed[name]
-                      for name in (F.ITEM_INDEX, F.YEAR_BUCKET, F.GENRE_INDICES)})
+                      for name in (F.ITEM_INDEX, F.YEAR_BUCKET, F.GENRE_INDICES,
+                                  F.TITLE_TOKENS)})
 
 
 def content_matrix(year_buckets: np.ndarray, genres: Sequence[np.ndarray], num_year_buckets: int,

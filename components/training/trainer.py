@@ -200,7 +200,8 @@ def vocabularies(transform_output: tft.TFTransformOutput) -> Vocabularies:
         users=buckets(F.USER_INDEX), items=buckets(F.ITEM_INDEX),
         age_buckets=buckets(F.AGE_BUCKET), genders=buckets(F.GENDER_INDEX),
         occupations=buckets(F.OCCUPATION_INDEX), zip_prefixes=buckets(F.ZIP_PREFIX_INDEX),
-        year_buckets=buckets(F.YEAR_BUCKET), genres=buckets(F.GENRE_INDICES))
+        year_buckets=buckets(F.YEAR_BUCKET), genres=buckets(F.GENRE_INDICES),
+        title_tokens=buckets(F.TITLE_TOKENS))
 
 
 def _read(accessor: DataAccessor, files: List[str], transform_output) -> InMemoryExamples:
@@ -547,7 +548,8 @@ def _train_and_export(fn_args: FnArgs) -> None:
         catalog = dataclasses.replace(
             catalog, user_features=full_catalog.user_features,
             item_year_buckets=full_catalog.item_year_buckets,
-            item_genres=full_catalog.item_genres)
+            item_genres=full_catalog.item_genres,
+            item_title_tokens=full_catalog.item_title_tokens)
     ids = {name: transform_output.vocabulary_by_name(name)
            for name in (F.USER_VOCAB, F.ITEM_VOCAB)}
     # Every item of items.csv is served: those no rating names from their content.

@@ -5,7 +5,8 @@ serving time. Gender, occupation and genres take their index from the schema's c
 when it has one (ExampleValidator stops any other value before Transform runs), so no analyzer
 pass computes what the schema already lists: three vocabularies were a third of Transform's
 time. Age and year are bucketized on fixed boundaries (shared with the evaluation slices); a
-missing year gets a bucket of its own. Genres stay multivalent (sparse indices).
+missing year gets a bucket of its own. Genres stay multivalent (sparse indices), and so do a
+title's words, indexed in a vocabulary of the words frequent enough to be content.
 """
 
 from typing import Dict, List, Optional
@@ -71,6 +72,15 @@ def year_bucket(year: tf.SparseTensor) -> tf.Tensor:
     return bucket
 
 
+def title_words(title: tf.Tensor) -> tf.SparseTensor:
+    """[batch] titles → their lower-cased words, the bracketed year left out (it is a
+    feature of its own): "Shawshank Redemption, The (1994)" → shawshank, redemption, the."""
+    text = tf.strings.lower(title, encoding="utf-8")
+    text = tf.strings.regex_replace(text, r"\(\d{4}\)", " ")
+    text = tf.strings.regex_replace(text, r"[^\pL\pN]+", " ")
+    return tf.strings.split(text).to_sparse()
+
+
 def preprocessing_fn(inputs, custom_config=None):
     """tf.Transform entry point (TFX calls it by name, with the Transform's custom_config)."""
     schema_file = (custom_config or {}).get(SCHEMA_FILE_KEY)
@@ -89,5 +99,9 @@ def preprocessing_fn(inputs, custom_config=None):
         F.ZIP_PREFIX_INDEX: _vocab_index(zip_prefix),
         F.YEAR_BUCKET: year_bucket(inputs[F.YEAR]),
         F.GENRE_INDICES: _categorical_index(inputs[F.GENRES], domains.get(F.GENRES)),
+        F.TITLE_TOKENS: tft.compute_and_apply_vocabulary(
+            title_words(_dense(inputs[F.TITLE])), top_k=F.TITLE_WORDS,
+            frequency_threshold=F.TITLE_WORD_MIN_RATINGS, num_oov_buckets=F.OOV_BUCKETS,
+            vocab_filename=F.TITLE_VOCAB),
         F.LABEL_KEY: _dense(inputs[F.LABEL]),
     }

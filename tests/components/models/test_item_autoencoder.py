@@ -46,6 +46,7 @@ def _catalog(user_order=tuple(range(NUM_USERS))) -> Catalog:
     return Catalog(
         user_features={}, item_year_buckets=np.zeros(NUM_ITEMS, np.int64),
         item_genres=[np.zeros(1, np.int64)] * NUM_ITEMS,
+        item_title_tokens=[np.zeros(1, np.int64)] * NUM_ITEMS,
         seen_splits=np.concatenate([[0], np.cumsum(counts), [counts.sum()]]),
         seen_items=items, seen_ratings=TASTE[user_order][users, items].astype(np.float32),
         popularity=np.bincount(items, minlength=NUM_ITEMS) / len(items), mean_rating=3.0,

@@ -9,13 +9,17 @@ from components.models.hybrid import HybridModel, IdEmbedding, ModelConfig, Voca
 from components.training.catalog import build_catalog
 
 VOCAB = Vocabularies(users=11, items=21, age_buckets=7, genders=3, occupations=5,
-                     zip_prefixes=4, year_buckets=11, genres=6)
+                     zip_prefixes=4, year_buckets=11, genres=6, title_tokens=9)
 
 
 def _batch(size: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     genres = tf.RaggedTensor.from_row_lengths(
         rng.integers(0, VOCAB.genres - 1, size * 2), [2] * size).to_sparse()
+    # Titles of one to three words.
+    title_lengths = rng.integers(1, 4, size)
+    titles = tf.RaggedTensor.from_row_lengths(
+        rng.integers(0, VOCAB.title_tokens, title_lengths.sum()), title_lengths).to_sparse()
     features = {
         F.USER_INDEX: rng.integers(0, VOCAB.users - 1, size),
         F.ITEM_INDEX: rng.integers(0, VOCAB.items - 1, size),
@@ -27,6 +31,7 @@ def _batch(size: int, seed: int = 0):
     }
     features = {k: tf.constant(v, tf.int64) for k, v in features.items()}
     features[F.GENRE_INDICES] = tf.cast(genres, tf.int64)
+    features[F.TITLE_TOKENS] = tf.cast(titles, tf.int64)
     labels = tf.constant(rng.integers(1, 6, size).astype(np.float32))
     return features, labels
 
@@ -38,7 +43,9 @@ def _candidates():
                                               [1] * items).to_sparse()
     return {F.ITEM_INDEX: tf.range(items, dtype=tf.int64),
             F.YEAR_BUCKET: tf.constant(np.arange(items) % VOCAB.year_buckets, tf.int64),
-            F.GENRE_INDICES: tf.cast(genres, tf.int64)}
+            F.GENRE_INDICES: tf.cast(genres, tf.int64),
+            F.TITLE_TOKENS: tf.cast(tf.RaggedTensor.from_row_lengths(
+                np.arange(items) % VOCAB.title_tokens, [1] * items).to_sparse(), tf.int64)}
 
 
 def _model(mean_rating=3.5, id_dropout=0.1, retrieval_weight=0.0):
@@ -103,6 +110,21 @@ def test_unknown_user_is_scored_from_demographics_alone():
     np.testing.assert_allclose(vectors.numpy()[0], vectors.numpy()[1])
 
 
+def test_an_unknown_items_title_words_shape_its_vector():
+    model = _model()
+    features, _ = _batch(3)
+    features[F.ITEM_INDEX] = tf.constant([VOCAB.items - 1] * 3, tf.int64)  # none has an id
+    features[F.YEAR_BUCKET] = tf.constant([2, 2, 2], tf.int64)
+    features[F.GENRE_INDICES] = tf.SparseTensor([[0, 0], [1, 0], [2, 0]], tf.constant(
+        [1, 1, 1], tf.int64), [3, 1])
+    # The same genres and year; the first two share their title words, the third does not.
+    features[F.TITLE_TOKENS] = tf.SparseTensor([[0, 0], [0, 1], [1, 0], [1, 1], [2, 0]],
+                                               tf.constant([3, 5, 5, 3, 7], tf.int64), [3, 2])
+    vectors = model.item_tower(features)[0].numpy()
+    np.testing.assert_allclose(vectors[0], vectors[1], rtol=1e-6)
+    assert np.abs(vectors[0] - vectors[2]).max() > 1e-5
+
+
 def test_catalog_pass_collects_ids_seen_pairs_and_popularity():
     features, labels = _batch(40, seed=3)
     users = features[F.USER_INDEX].numpy()
@@ -125,6 +147,8 @@ def test_catalog_pass_collects_ids_seen_pairs_and_popularity():
     first = int(np.flatnonzero(items == item)[0])
     assert sorted(catalog.item_genres[item]) == sorted(
         features[F.GENRE_INDICES].values.numpy()[2 * first:2 * first + 2])
+    titles = tf.RaggedTensor.from_sparse(features[F.TITLE_TOKENS]).to_list()
+    assert list(catalog.item_title_tokens[item]) == titles[first]
 
 
 def test_history_without_own_rating_equals_history_that_never_had_it():
@@ -258,7 +282,8 @@ def test_a_steps_gradients_are_the_tapes_of_the_objectives_plus_the_penalties():
         "user_tower/occupation/embeddings", "user_tower/zip_prefix/embeddings",
         "user_tower/history/implicit", "user_tower/history/explicit",
         "item_tower/item_id/vectors/embeddings", "item_tower/item_id/biases/embeddings",
-        "item_tower/genres/embeddings", "item_tower/year/embeddings"))
+        "item_tower/genres/embeddings", "item_tower/title/embeddings",
+        "item_tower/year/embeddings"))
     for variable, mine, theirs in zip(model.trainable_variables, ours, expected):
         np.testing.assert_allclose(tf.convert_to_tensor(mine).numpy(),
                                    tf.convert_to_tensor(theirs).numpy(), rtol=1e-5, atol=1e-7,

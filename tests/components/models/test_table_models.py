@@ -52,6 +52,7 @@ def split(tmp_path_factory):
         item_year_buckets=np.zeros(len(item_ids), np.int64),
         item_genres=[np.array([genres.index(g) for g in items[x][3].split("|")])
                      for x in item_ids],
+        item_title_tokens=[np.zeros(0, np.int64)] * len(item_ids),
         seen_splits=np.concatenate([[0], np.cumsum(counts)]),
         seen_items=train_i[order], seen_ratings=train_r[order],
         popularity=np.bincount(train_i, minlength=len(item_ids)) / len(train_i),

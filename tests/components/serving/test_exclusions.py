@@ -16,7 +16,7 @@ def _catalog(num_users, num_items, rated):
     splits = np.concatenate([[0], np.cumsum([len(row) for row in items])]).astype(np.int64)
     flat = np.array([i for row in items for i in row], np.int64)
     return Catalog(user_features={}, item_year_buckets=np.zeros(num_items, np.int64),
-                   item_genres=[], seen_splits=splits, seen_items=flat,
+                   item_genres=[], item_title_tokens=[], seen_splits=splits, seen_items=flat,
                    seen_ratings=np.ones(len(flat), np.float32),
                    popularity=np.zeros(num_items, np.float32), mean_rating=1.0,
                    num_ratings=len(flat))

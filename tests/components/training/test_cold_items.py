@@ -41,12 +41,13 @@ def test_cold_items_are_the_tables_items_outside_the_vocabulary():
         seen.update(raw)
         rows = raw[F.ITEM_ID].shape[0]
         return {F.ITEM_INDEX: np.full(rows, 2), F.YEAR_BUCKET: np.ones(rows),
-                F.GENRE_INDICES: "sparse", "other": None}
+                F.GENRE_INDICES: "sparse", F.TITLE_TOKENS: "sparse", "other": None}
 
     cold = cold_items(table, ["1", "2"], transform)
     assert cold.item_ids == ["9"] and set(cold.features) == {
-        F.ITEM_INDEX, F.YEAR_BUCKET, F.GENRE_INDICES}
+        F.ITEM_INDEX, F.YEAR_BUCKET, F.GENRE_INDICES, F.TITLE_TOKENS}
     assert seen[F.ITEM_ID].numpy().tolist() == [[b"9"]]
+    assert seen[F.TITLE].numpy().tolist() == [[b"New"]]
     assert seen[F.YEAR].values.numpy().tolist() == [1998]
     assert len(cold_items(table, ["1", "2", "9"], transform)) == 0
 

@@ -12,14 +12,19 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from tfx.utils import io_utils
 
 from components import features as F
-from components.transform.preprocessing import SCHEMA_FILE_KEY, closed_domains, preprocessing_fn
+from components.transform.preprocessing import (
+    SCHEMA_FILE_KEY,
+    closed_domains,
+    preprocessing_fn,
+    title_words,
+)
 from pipeline.config import SCHEMA_FILE
 
 
-def _raw(user, item, rating, age, gender, occupation, zip_code, genres, year=None):
+def _raw(user, item, rating, age, gender, occupation, zip_code, genres, year=None, title="t"):
     row = {F.USER_ID: [user], F.ITEM_ID: [item], F.RATING: [rating], F.TIMESTAMP: [1],
            F.AGE: [age], F.GENDER: [gender], F.OCCUPATION: [occupation], F.ZIP_CODE: [zip_code],
-           F.TITLE: ["t"], F.GENRES: genres, F.YEAR: [] if year is None else [year],
+           F.TITLE: [title], F.GENRES: genres, F.YEAR: [] if year is None else [year],
            F.AGE_GROUP: ["x"], F.USER_ACTIVITY: ["x"]}
     return row
 
@@ -44,12 +49,12 @@ def _without_domains(schema: schema_pb2.Schema) -> schema_pb2.Schema:
     return open_schema
 
 
-def _analyze_and_transform(tmp_path_factory, schema_file, force_tf_compat_v1=False):
+def _analyze_and_transform(tmp_path_factory, schema_file, force_tf_compat_v1=False, raw=RAW):
     metadata = dataset_metadata.DatasetMetadata(SCHEMA)
     temp = str(tmp_path_factory.mktemp("tft"))
     with tft_beam.Context(temp_dir=temp, force_tf_compat_v1=force_tf_compat_v1):
         (data, _), transform_fn = (
-            (RAW, metadata) | tft_beam.AnalyzeAndTransformDataset(functools.partial(
+            (raw, metadata) | tft_beam.AnalyzeAndTransformDataset(functools.partial(
                 preprocessing_fn, custom_config={SCHEMA_FILE_KEY: schema_file})))
         output_dir = str(tmp_path_factory.mktemp("transform_output"))
         _ = transform_fn | tft_beam.WriteTransformFn(output_dir)
@@ -155,3 +160,24 @@ def test_genres_stay_multivalent(transformed):
 def test_label_passes_through(transformed):
     data, _ = transformed
     assert [row[F.LABEL_KEY] for row in data] == [4.0, 3.0, 5.0, 1.0]
+
+
+def test_title_words_are_lower_cased_without_the_year():
+    words = title_words(tf.constant(["Shawshank Redemption, The (1994)", "Amélie (2001)",
+                                     "8 1/2 (1963)", ""]))
+    assert tf.RaggedTensor.from_sparse(words).to_list() == [
+        [b"shawshank", b"redemption", b"the"], ["amélie".encode()], [b"8", b"1", b"2"], []]
+
+
+def test_title_words_of_too_few_ratings_share_the_oov_index(tmp_path_factory):
+    """Words of 10 or more ratings' titles get an index each (F.TITLE_WORD_MIN_RATINGS);
+    rarer ones fall in the OOV bucket, as at serving time."""
+    raw = ([_raw("u1", "i1", 4.0, 17, "F", "student", "12345", ["Drama"], 1977,
+                 title="Star Wars (1977)")] * 10
+           + [_raw("u2", "i2", 3.0, 17, "F", "student", "12345", ["Drama"], 2002,
+                   title="Trek: Star Nemesis (2002)")] * 2)
+    data, output = _analyze_and_transform(tmp_path_factory, SCHEMA_FILE, raw=raw)
+    assert output.num_buckets_for_transformed_feature(F.TITLE_TOKENS) == 2 + F.OOV_BUCKETS
+    star, wars = data[0][F.TITLE_TOKENS].tolist()
+    assert {star, wars} == {0, 1} and data[-1][F.TITLE_TOKENS].tolist() == [2, star, 2]
+    assert output.vocabulary_by_name(F.TITLE_VOCAB) == [b"star", b"wars"]
