@@ -397,8 +397,9 @@ def _with_cold_items(model: HybridModel, tables: TableModel, vocab: Vocabularies
     (vector_weight, bias_weight), shift = calibration([rank_users @ content.T, prior], served)
     # The same users as strangers: their demographics through the user tower, id and history
     # masked (what recommend_with_features serves a user the model never saw).
-    strangers, _ = model.user_tower(catalog.user_inputs(), known=tf.zeros([catalog.num_users]))
-    strangers = model.rank_user_vectors(strangers).numpy()[users]
+    sample = {name: tf.gather(values, users) for name, values in catalog.user_inputs().items()}
+    strangers, _ = model.user_tower(sample, known=tf.zeros([len(users)]))
+    strangers = model.rank_user_vectors(strangers).numpy()
     stranger_served = strangers @ tables.rank_item_vectors.T + tables.cold_item_rank_biases
     stranger_prior = content_prior(known_rows, tables.cold_item_rank_biases, known_rows)
     # The cold item's vector part is shared with known users; only its bias is fitted here.
