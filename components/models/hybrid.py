@@ -49,6 +49,9 @@ class ModelConfig:
     catalog_id_dropout: float = 0.1
     l2: float = 1e-5  # L2 of the rating parts and the shared content embeddings
     rank_l2: Optional[float] = None  # L2 of the ranking parts (None: l2)
+    # Title words in the item tower: better ratings, worse ranking of movies nobody rated yet
+    # (docs/choosing_settings.md), so off unless asked for.
+    title_words: bool = False
 
     @property
     def tower_dim(self) -> int:
@@ -305,8 +308,8 @@ class UserTower(tf.keras.layers.Layer):
 
 
 class ItemTower(tf.keras.layers.Layer):
-    """Item id + genres and title words (means of their embeddings) and year bucket →
-    (vector, bias)."""
+    """Item id + genres (mean of genre embeddings), year bucket and, with title_words, the
+    title's words (mean of their embeddings) → (vector, bias)."""
 
     def __init__(self, vocab: Vocabularies, config: ModelConfig, **kwargs):
         super().__init__(**kwargs)
@@ -314,13 +317,16 @@ class ItemTower(tf.keras.layers.Layer):
         self.ids = IdEmbedding(vocab.items, dim, config.tower_penalty(), config.id_dropout,
                                name="item_id")
         self.genres = MeanEmbedding(vocab.genres, 8, l2, name="genres")
-        self.title = MeanEmbedding(vocab.title_tokens, 16, l2, name="title")
+        self.title = (MeanEmbedding(vocab.title_tokens, 16, l2, name="title")
+                      if config.title_words else None)
         self.year = PenalizedEmbedding(vocab.year_buckets, 4, l2, name="year")
         self.content = ContentEncoder(dim, rank_bias=True, name="content")
 
     def _embeddings(self, features: Features) -> List[tf.Tensor]:
-        return [self.genres(features[F.GENRE_INDICES]), self.title(features[F.TITLE_TOKENS]),
-                self.year(features[F.YEAR_BUCKET])]
+        embeddings = [self.genres(features[F.GENRE_INDICES]), self.year(features[F.YEAR_BUCKET])]
+        if self.title is not None:
+            embeddings.append(self.title(features[F.TITLE_TOKENS]))
+        return embeddings
 
     def call(self, features: Features, training=False, known=None
              ) -> Tuple[tf.Tensor, tf.Tensor]:

@@ -99,6 +99,7 @@ class TrainingConfig:
     # The catalog's ids hidden from each ranking step, so that content alone ranks a movie
     # nobody rated yet (components/models/hybrid.py, ModelConfig).
     catalog_id_dropout: float = 0.1
+    title_words: bool = False  # title words in the item tower (ModelConfig)
     l2: float = 3e-4  # rating parts and shared content embeddings
     rank_l2: Optional[float] = 3e-5  # ranking parts (None: l2)
     # weighted_squares (WALS's implicit objective) or softmax; unobserved_weight is w0 of the
@@ -270,7 +271,7 @@ def hybrid_model(config: TrainingConfig, vocab: Vocabularies, catalog: Catalog) 
         vocab, ModelConfig(
             embedding_dim=config.embedding_dim, rank_dim=config.rank_dim,
             id_dropout=config.id_dropout, catalog_id_dropout=config.catalog_id_dropout,
-            l2=config.l2, rank_l2=config.rank_l2),
+            l2=config.l2, rank_l2=config.rank_l2, title_words=config.title_words),
         mean_rating=catalog.mean_rating, candidates=catalog.item_inputs(),
         rating_weight=config.rating_weight, retrieval_weight=config.retrieval_weight,
         retrieval=(SoftmaxRetrieval(name="retrieval") if config.retrieval == "softmax" else

@@ -241,6 +241,57 @@ def test_serving_default_rates_raw_examples_in_range(recommender, synthetic_fold
     assert np.corrcoef(predicted, truth)[0, 1] > 0.3  # it rates, not just a constant
 
 
+@pytest.fixture(scope="module")
+def title_words_model(synthetic_folder, tmp_path_factory):
+    """A pushed model trained with title words in the item tower (training.title_words)."""
+    from tests.conftest import E2E_CONFIG
+
+    config = tmp_path_factory.mktemp("title_words") / "config.yaml"
+    config.write_text(E2E_CONFIG.replace("training:\n", "training:\n  title_words: true\n"))
+    output = str(config.parent / "output")
+    assert cli.main(["run", "--data", synthetic_folder, "--output", output,
+                     "--config", str(config)]) == 0
+    return Recommender(latest_model_dir(os.path.join(output, "serving")))
+
+
+def _title_variants(synthetic_folder):
+    """serving_default's examples of 20 ratings: with their titles, with an empty title, with
+    none."""
+    users = {u.user_id: u for u in R.read_table(synthetic_folder, R.USERS_FILE)}
+    items = {i.item_id: i for i in R.read_table(synthetic_folder, R.ITEMS_FILE)}
+    variants = {"with": [], "empty": [], "none": []}
+    for r in R.read_table(synthetic_folder, R.RATINGS_FILE)[:20]:
+        example = to_example(r, users[r.user_id], items[r.item_id], 1)
+        variants["with"].append(example.SerializeToString())
+        example.features.feature[F.TITLE].bytes_list.value[:] = [b""]
+        variants["empty"].append(example.SerializeToString())
+        del example.features.feature[F.TITLE]
+        variants["none"].append(example.SerializeToString())
+    return variants
+
+
+@pytest.mark.parametrize("title_words", [False, True])
+def test_serving_default_takes_a_missing_title_as_no_title_words(
+        title_words, recommender, title_words_model, synthetic_folder):
+    """An example without a title is rated as an item whose title has no words (as a missing
+    year or genres is); with title_words the title moves the rating, without it it does not."""
+    model = title_words_model if title_words else recommender
+    rated = {name: np.array(model.predict_ratings(examples))
+             for name, examples in _title_variants(synthetic_folder).items()}
+    np.testing.assert_allclose(rated["none"], rated["empty"], rtol=1e-6)
+    assert (np.abs(rated["with"] - rated["none"]).max() > 1e-4) == title_words
+
+
+def test_title_words_model_rates_and_serves_new_movies(title_words_model, synthetic_folder):
+    from tests.conftest import COLD_ITEMS
+
+    [rows] = title_words_model.recommend(["1"], k=2000)
+    assert {item[0] for item in COLD_ITEMS} <= {item for item, _ in rows}
+    examples = _title_variants(synthetic_folder)["with"]
+    truth = np.array([r.rating for r in R.read_table(synthetic_folder, R.RATINGS_FILE)[:20]])
+    assert np.corrcoef(title_words_model.predict_ratings(examples), truth)[0, 1] > 0.3
+
+
 def test_recommend_known_user_excludes_rated_items(recommender, rated_pairs):
     seen = {}
     for user, item, _ in rated_pairs:

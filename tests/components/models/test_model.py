@@ -48,8 +48,9 @@ def _candidates():
                 np.arange(items) % VOCAB.title_tokens, [1] * items).to_sparse(), tf.int64)}
 
 
-def _model(mean_rating=3.5, id_dropout=0.1, retrieval_weight=0.0):
-    return HybridModel(VOCAB, ModelConfig(embedding_dim=8, id_dropout=id_dropout),
+def _model(mean_rating=3.5, id_dropout=0.1, retrieval_weight=0.0, title_words=False):
+    return HybridModel(VOCAB, ModelConfig(embedding_dim=8, id_dropout=id_dropout,
+                                          title_words=title_words),
                        mean_rating=mean_rating, candidates=_candidates(),
                        retrieval_weight=retrieval_weight)
 
@@ -110,8 +111,9 @@ def test_unknown_user_is_scored_from_demographics_alone():
     np.testing.assert_allclose(vectors.numpy()[0], vectors.numpy()[1])
 
 
-def test_an_unknown_items_title_words_shape_its_vector():
-    model = _model()
+@pytest.mark.parametrize("title_words", [True, False])
+def test_an_unknown_items_title_words_shape_its_vector_when_asked_for(title_words):
+    model = _model(title_words=title_words)
     features, _ = _batch(3)
     features[F.ITEM_INDEX] = tf.constant([VOCAB.items - 1] * 3, tf.int64)  # none has an id
     features[F.YEAR_BUCKET] = tf.constant([2, 2, 2], tf.int64)
@@ -122,7 +124,7 @@ def test_an_unknown_items_title_words_shape_its_vector():
                                                tf.constant([3, 5, 5, 3, 7], tf.int64), [3, 2])
     vectors = model.item_tower(features)[0].numpy()
     np.testing.assert_allclose(vectors[0], vectors[1], rtol=1e-6)
-    assert np.abs(vectors[0] - vectors[2]).max() > 1e-5
+    assert (np.abs(vectors[0] - vectors[2]).max() > 1e-5) == title_words
 
 
 def test_catalog_pass_collects_ids_seen_pairs_and_popularity():
@@ -264,7 +266,8 @@ def test_a_steps_gradients_are_the_tapes_of_the_objectives_plus_the_penalties():
     from components.models.hybrid import penalized_tables, penalty_loss
 
     model = HybridModel(VOCAB, ModelConfig(embedding_dim=8, rank_dim=4, id_dropout=0.0,
-                                           catalog_id_dropout=0.0, l2=0.01, rank_l2=0.002),
+                                           catalog_id_dropout=0.0, l2=0.01, rank_l2=0.002,
+                                           title_words=True),
                         mean_rating=3.5, candidates=_candidates(), retrieval_weight=0.5,
                         history=_history())
     features, labels = _batch(32)
