@@ -23,7 +23,9 @@ from bench.scale_bench import SIZES
 SHAPES = {"100k": (943, 1682, 100_000), **SIZES}  # users, items, ratings
 TRAIN_SHARE = 0.8  # ExampleGen's hash split: the Trainer sees 4 of 5 ratings
 BATCHES = 8  # distinct random batches, cycled
-TITLE_WORDS = 5000  # the title vocabulary's cap (features.TITLE_WORDS): the largest table
+# Title words of the random items, at the vocabulary's cap (features.TITLE_WORDS); the towers
+# read them with training.title_words only.
+TITLE_WORDS = 5000
 
 
 def _catalog(users: int, items: int, ratings: int, rng: np.random.Generator):

@@ -2,11 +2,11 @@
 
 A user is the sum of an id embedding (collaborative part), an encoding of their training
 ratings and a projection of their demographics (content part); an item likewise of its id and
-its genres, title words and year. Each vector has a rating part — rating = global mean + user
-bias + item bias + ⟨user, item⟩ — and a ranking part scored over the whole catalog. The
-content parts carry users and items whose ids the model never saw (cold start): ids outside
-the vocabulary get a zero id embedding, and `id_dropout` hides known ids during training so
-the content parts learn to stand alone.
+its genres and year (and, with title_words, its title's words). Each vector has a rating part
+— rating = global mean + user bias + item bias + ⟨user, item⟩ — and a ranking part scored
+over the whole catalog. The content parts carry users and items whose ids the model never saw
+(cold start): ids outside the vocabulary get a zero id embedding, and `id_dropout` hides known
+ids during training so the content parts learn to stand alone.
 """
 
 import dataclasses
