@@ -228,17 +228,12 @@ def test_pushed_model_exports_the_whole_contract(recommender):
     assert set(recommender._model.signatures) == set(SIGNATURES)
 
 
-def test_serving_default_rates_raw_examples_in_range(recommender, synthetic_folder):
+def _rating_examples(synthetic_folder, count):
+    """The first count ratings and their serving_default examples (protos, raw columns)."""
     users = {u.user_id: u for u in R.read_table(synthetic_folder, R.USERS_FILE)}
     items = {i.item_id: i for i in R.read_table(synthetic_folder, R.ITEMS_FILE)}
-    ratings = R.read_table(synthetic_folder, R.RATINGS_FILE)[:50]
-    examples = [to_example(r, users[r.user_id], items[r.item_id], 1).SerializeToString()
-                for r in ratings]
-    predicted = np.array(recommender.predict_ratings(examples))
-    assert predicted.shape == (50,)
-    assert np.all((predicted >= 1.0) & (predicted <= 5.0))
-    truth = np.array([r.rating for r in ratings])
-    assert np.corrcoef(predicted, truth)[0, 1] > 0.3  # it rates, not just a constant
+    ratings = R.read_table(synthetic_folder, R.RATINGS_FILE)[:count]
+    return ratings, [to_example(r, users[r.user_id], items[r.item_id], 1) for r in ratings]
 
 
 @pytest.fixture(scope="module")
@@ -254,14 +249,22 @@ def title_words_model(synthetic_folder, tmp_path_factory):
     return Recommender(latest_model_dir(os.path.join(output, "serving")))
 
 
+@pytest.mark.parametrize("model", ["recommender", "title_words_model"])
+def test_serving_default_rates_raw_examples_in_range(model, request, synthetic_folder):
+    ratings, examples = _rating_examples(synthetic_folder, 50)
+    predicted = np.array(request.getfixturevalue(model).predict_ratings(
+        [example.SerializeToString() for example in examples]))
+    assert predicted.shape == (50,)
+    assert np.all((predicted >= 1.0) & (predicted <= 5.0))
+    truth = np.array([r.rating for r in ratings])
+    assert np.corrcoef(predicted, truth)[0, 1] > 0.3  # it rates, not just a constant
+
+
 def _title_variants(synthetic_folder):
     """serving_default's examples of 20 ratings: with their titles, with an empty title, with
     none."""
-    users = {u.user_id: u for u in R.read_table(synthetic_folder, R.USERS_FILE)}
-    items = {i.item_id: i for i in R.read_table(synthetic_folder, R.ITEMS_FILE)}
     variants = {"with": [], "empty": [], "none": []}
-    for r in R.read_table(synthetic_folder, R.RATINGS_FILE)[:20]:
-        example = to_example(r, users[r.user_id], items[r.item_id], 1)
+    for example in _rating_examples(synthetic_folder, 20)[1]:
         variants["with"].append(example.SerializeToString())
         example.features.feature[F.TITLE].bytes_list.value[:] = [b""]
         variants["empty"].append(example.SerializeToString())
@@ -282,14 +285,11 @@ def test_serving_default_takes_a_missing_title_as_no_title_words(
     assert (np.abs(rated["with"] - rated["none"]).max() > 1e-4) == title_words
 
 
-def test_title_words_model_rates_and_serves_new_movies(title_words_model, synthetic_folder):
+def test_title_words_model_serves_new_movies(title_words_model):
     from tests.conftest import COLD_ITEMS
 
     [rows] = title_words_model.recommend(["1"], k=2000)
     assert {item[0] for item in COLD_ITEMS} <= {item for item, _ in rows}
-    examples = _title_variants(synthetic_folder)["with"]
-    truth = np.array([r.rating for r in R.read_table(synthetic_folder, R.RATINGS_FILE)[:20]])
-    assert np.corrcoef(title_words_model.predict_ratings(examples), truth)[0, 1] > 0.3
 
 
 def test_recommend_known_user_excludes_rated_items(recommender, rated_pairs):
